@@ -1,0 +1,191 @@
+"""Gradient flow through deep MLPs and its widget (introduced in chapter 1, section 3).
+
+After Glorot & Bengio (2010): per-layer gradient norms at initialisation, the
+distribution of each layer's activations, and the first steps of training, for a
+choice of depth, activation, initialisation, residual connections and normalisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from .plot import PALETTE
+
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+INITS = ("small", "glorot", "he")
+SMALL_STD = 0.01  # "small random numbers": N(0, 0.01^2), the classic recipe that fails when deep
+
+
+def _choice(name: str, value: str, options) -> str:
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(options)}")
+    return value
+
+
+class DeepMLP(nn.Module):
+    """An L-layer MLP: ``depth`` weight layers, ``depth - 1`` hidden layers of ``width`` units.
+
+    With ``residual=True`` each width-to-width hidden layer adds its input back
+    (z <- z + tau(W z + b)); with ``norm=True`` a BatchNorm precedes each activation.
+    """
+
+    def __init__(self, depth: int, width: int = 64, activation: str = "relu", *, init: str = "he",
+                 in_features: int = 64, num_classes: int = 10, residual: bool = False,
+                 norm: bool = False):
+        super().__init__()
+        if not isinstance(depth, int) or depth < 2:
+            raise ValueError(f"depth must be an int >= 2 (weight layers, output included), got {depth!r}")
+        if not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int, got {width!r}")
+        _choice("activation", activation, ACTIVATIONS)
+        _choice("initialisation", init, INITS)
+        sizes = [in_features] + [width] * (depth - 1) + [num_classes]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(width) if norm else nn.Identity() for _ in range(depth - 1))
+        self.act = ACTIVATIONS[activation]()
+        self.residual = residual
+        self.init_weights(init, activation)
+
+    @torch.no_grad()
+    def init_weights(self, init: str, activation: str) -> None:
+        for linear in self.linears:
+            if init == "small":
+                nn.init.normal_(linear.weight, std=SMALL_STD)
+            elif init == "glorot":
+                nn.init.xavier_normal_(linear.weight)
+            else:  # He et al. (2015): variance 2 / fan_in, for ReLU
+                nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+            nn.init.zeros_(linear.bias)
+
+    def forward(self, x: torch.Tensor, activations: list | None = None) -> torch.Tensor:
+        """Logits (N, C) for inputs (N, in_features); appends each hidden z (N, width) to ``activations``."""
+        z = x
+        for linear, norm in zip(self.linears[:-1], self.norms):
+            h = self.act(norm(linear(z)))
+            z = z + h if self.residual and h.shape == z.shape else h
+            if activations is not None:
+                activations.append(z.detach())
+        return self.linears[-1](z)
+
+
+@dataclass
+class GradientFlow:
+    """What ``gradient_flow`` measured."""
+
+    config: dict
+    grad_norms: torch.Tensor  # (L,) Frobenius norm of dJ/dW for layers 1..L
+    activations: list  # L-1 tensors (N, width), hidden activations at initialisation
+    losses: list  # training loss over the first steps
+
+    @property
+    def ratio(self) -> float:
+        """Last layer's gradient norm over the first layer's (>> 1 means vanishing)."""
+        return (self.grad_norms[-1] / self.grad_norms[0]).item()
+
+
+def gradient_flow(X: torch.Tensor, y: torch.Tensor, *, depth: int = 10, activation: str = "relu",
+                  init: str = "he", residual: bool = False, norm: bool = False, width: int = 64,
+                  steps: int = 40, lr: float = 0.05, batch_size: int = 128,
+                  seed: int = 0) -> GradientFlow:
+    """Measure gradient flow in a fresh ``DeepMLP`` on classification data ``X`` (N, D), ``y`` (N,)."""
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        raise ValueError(f"expected X of shape (N, D) and y of shape (N,), got {tuple(X.shape)} and {tuple(y.shape)}")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    config = dict(depth=depth, activation=activation, init=init, residual=residual, norm=norm, width=width)
+    torch.manual_seed(seed)
+    # float64: in a deep sigmoid net the first layers' gradients underflow float32 (~1e-38)
+    X = X.to(torch.float64)
+    model = DeepMLP(depth, width, activation, init=init, in_features=X.shape[1],
+                    num_classes=int(y.max()) + 1, residual=residual, norm=norm).to(torch.float64)
+    # Gradients at initialisation, on the whole set (one large batch).
+    acts: list = []
+    loss = nn.functional.cross_entropy(model(X, acts), y)
+    model.zero_grad()
+    loss.backward()
+    grad_norms = torch.stack([lin.weight.grad.norm() for lin in model.linears]).detach()
+    # The first steps of minibatch SGD from that same initialisation.
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(len(X), (batch_size,), generator=gen)
+        loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return GradientFlow(config, grad_norms, acts, losses)
+
+
+def describe(config: dict) -> str:
+    extras = [name for name in ("residual", "norm") if config.get(name)]
+    extra = " + " + " + ".join("BatchNorm" if e == "norm" else e for e in extras) if extras else ""
+    return f"{config['depth']} layers, {config['activation']}, {config['init']} init{extra}"
+
+
+def plot_grad_norms(result: GradientFlow, ax, *, title: str | None = None) -> None:
+    """Bar chart of per-layer gradient norms on a log scale."""
+    L = len(result.grad_norms)
+    norms = result.grad_norms.clamp_min(1e-300).numpy()
+    ax.bar(range(1, L + 1), norms, color=PALETTE[0])
+    ax.set_yscale("log")
+    ax.set(xlabel="layer l", ylabel="‖∂J/∂U^l‖ (log)", title=title or "gradient norm per layer")
+
+
+def plot_gradient_flow(result: GradientFlow):
+    """Three panels: gradient norm per layer, activation histograms, loss over the first steps."""
+    fig, (ax_g, ax_h, ax_l) = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
+    plot_grad_norms(result, ax_g)
+    hidden = len(result.activations)
+    picks = sorted({0, hidden // 2, hidden - 1} | ({hidden // 4, 3 * hidden // 4} if hidden > 4 else set()))
+    for colour, i in zip(PALETTE, picks):
+        values = result.activations[i].flatten().numpy()
+        ax_h.hist(values, bins=50, histtype="step", color=colour, label=f"layer {i + 1}", density=True)
+    ax_h.set(xlabel="activation value", ylabel="density", title="hidden activations at init")
+    ax_h.legend(fontsize=8)
+    ax_l.plot(range(1, len(result.losses) + 1), result.losses, color=PALETTE[3])
+    ax_l.set(xlabel="SGD step", ylabel="cross-entropy", title="first training steps")
+    fig.suptitle(f"{describe(result.config)}: last/first gradient ratio {result.ratio:.3g}")
+    return fig
+
+
+def plot_gradient_flow_grid(results: list[GradientFlow], ncols: int = 3):
+    """Small multiples: the per-layer gradient-norm bars of several configurations, shared y-axis."""
+    from .plot import subplots_grid
+
+    if not results:
+        raise ValueError("plot_gradient_flow_grid needs at least one GradientFlow result")
+    fig, axes = subplots_grid(len(results), ncols, panel_size=(3.6, 2.6), sharey=True, layout="constrained")
+    for ax, result in zip(axes, results):
+        plot_grad_norms(result, ax, title=f"{describe(result.config)}\nratio {result.ratio:.2g}")
+        ax.title.set_fontsize(9)
+    fig.suptitle("Gradient norm per layer at initialisation (log scale, shared axis)")
+    return fig
+
+
+def gradient_flow_widget(X: torch.Tensor, y: torch.Tensor, *, depth: int = 20,
+                         activation: str = "sigmoid", init: str = "small",
+                         residual: bool = False, norm: bool = False):
+    """The gradient-flow widget: default figure as a normal output, then live controls."""
+    import ipywidgets as w
+
+    from .widgets import interactive_figure
+
+    def draw(depth, activation, init, residual, norm):
+        return plot_gradient_flow(gradient_flow(X, y, depth=depth, activation=activation, init=init,
+                                                residual=residual, norm=norm))
+
+    controls = {
+        "depth": w.IntSlider(value=depth, min=2, max=30, description="depth", continuous_update=False),
+        "activation": w.Dropdown(options=list(ACTIVATIONS), value=activation, description="activation"),
+        "init": w.Dropdown(options=list(INITS), value=init, description="init"),
+        "residual": w.Checkbox(value=residual, description="residual"),
+        "norm": w.Checkbox(value=norm, description="BatchNorm"),
+    }
+    return interactive_figure(draw, controls)
