@@ -7,6 +7,8 @@ choice of depth, activation, initialisation, residual connections and normalisat
 
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -88,38 +90,69 @@ class GradientFlow:
         return (self.grad_norms[-1] / self.grad_norms[0]).item()
 
 
+@contextmanager
+def _one_thread():
+    """Run tiny (width-64) models on one CPU thread: more threads only add overhead, a lot on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def gradient_flow(X: torch.Tensor, y: torch.Tensor, *, depth: int = 10, activation: str = "relu",
                   init: str = "he", residual: bool = False, norm: bool = False, width: int = 64,
                   steps: int = 40, lr: float = 0.05, batch_size: int = 128,
                   seed: int = 0) -> GradientFlow:
-    """Measure gradient flow in a fresh ``DeepMLP`` on classification data ``X`` (N, D), ``y`` (N,)."""
+    """Measure gradient flow in a fresh ``DeepMLP`` on classification data ``X`` (N, D), ``y`` (N,).
+
+    The weights are drawn as ``torch.manual_seed(seed)`` followed by ``DeepMLP(...)`` would
+    draw them, inside ``torch.random.fork_rng`` so the caller's random state is untouched.
+    Everything runs on the CPU in float64.
+    """
+    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"X and y must be tensors, got {type(X).__name__} and {type(y).__name__}")
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
         raise ValueError(f"expected X of shape (N, D) and y of shape (N,), got {tuple(X.shape)} and {tuple(y.shape)}")
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    config = dict(depth=depth, activation=activation, init=init, residual=residual, norm=norm, width=width)
-    torch.manual_seed(seed)
+    if len(X) == 0:
+        raise ValueError("X and y are empty: gradient_flow needs at least one example")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise ValueError(f"y must hold integer class labels 0..C-1, got dtype {y.dtype}")
+    if y.min() < 0:
+        raise ValueError(f"class labels must be >= 0, got {int(y.min())}")
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    num_classes = int(y.max()) + 1
+    config = dict(depth=depth, activation=activation, init=init, residual=residual, norm=norm,
+                  width=width, num_classes=num_classes)
     # float64: in a deep sigmoid net the first layers' gradients underflow float32 (~1e-38)
-    X = X.to(torch.float64)
-    model = DeepMLP(depth, width, activation, init=init, in_features=X.shape[1],
-                    num_classes=int(y.max()) + 1, residual=residual, norm=norm).to(torch.float64)
-    # Gradients at initialisation, on the whole set (one large batch).
-    acts: list = []
-    loss = nn.functional.cross_entropy(model(X, acts), y)
-    model.zero_grad()
-    loss.backward()
-    grad_norms = torch.stack([lin.weight.grad.norm() for lin in model.linears]).detach()
-    # The first steps of minibatch SGD from that same initialisation.
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        idx = torch.randint(len(X), (batch_size,), generator=gen)
-        loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
-        opt.zero_grad()
+    X, y = X.detach().to("cpu", torch.float64), y.detach().to("cpu", torch.long)
+    with _one_thread(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DeepMLP(depth, width, activation, init=init, in_features=X.shape[1],
+                        num_classes=num_classes, residual=residual, norm=norm).to(torch.float64)
+        # Gradients at initialisation, on the whole set (one large batch).
+        acts: list = []
+        loss = nn.functional.cross_entropy(model(X, acts), y)
+        model.zero_grad()
         loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        grad_norms = torch.stack([lin.weight.grad.norm() for lin in model.linears]).detach()
+        # The first steps of minibatch SGD from that same initialisation.
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        losses = []
+        for _ in range(steps):
+            idx = torch.randint(len(X), (batch_size,), generator=gen)
+            loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
     return GradientFlow(config, grad_norms, acts, losses)
 
 
@@ -149,8 +182,14 @@ def plot_gradient_flow(result: GradientFlow):
         ax_h.hist(values, bins=50, histtype="step", color=colour, label=f"layer {i + 1}", density=True)
     ax_h.set(xlabel="activation value", ylabel="density", title="hidden activations at init")
     ax_h.legend(fontsize=8)
-    ax_l.plot(range(1, len(result.losses) + 1), result.losses, color=PALETTE[3])
-    ax_l.set(xlabel="SGD step", ylabel="cross-entropy", title="first training steps")
+    ax_l.plot(range(1, len(result.losses) + 1), result.losses, color=PALETTE[3], label="training loss")
+    chance = math.log(result.config.get("num_classes", 10))
+    ax_l.axhline(chance, color="gray", ls="--", lw=1, label=f"log {result.config.get('num_classes', 10)} (chance)")
+    finite = [v for v in result.losses if math.isfinite(v)]
+    if finite and max(finite) > 10 * chance:  # a blow-up: a log axis keeps the chance line readable
+        ax_l.set_yscale("log")
+    ax_l.set(xlabel="SGD step", ylabel="cross-entropy (nats)", title="first training steps")
+    ax_l.legend(fontsize=8)
     fig.suptitle(f"{describe(result.config)}: last/first gradient ratio {result.ratio:.3g}")
     return fig
 

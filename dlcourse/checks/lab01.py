@@ -1,0 +1,264 @@
+"""Checks for lab 1: forward pass, error terms, Algorithm 4-1 update, diagnosis, Adam (chapter 1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import CheckFailed, call, close, expect_tensor, passed
+
+sigmoid, relu, tanh = torch.sigmoid, torch.relu, torch.tanh
+
+
+def _with_bias(Z):
+    return torch.cat([torch.ones(len(Z), 1, dtype=Z.dtype), Z], dim=1)
+
+
+def _net(sizes, seed):
+    g = torch.Generator().manual_seed(seed)
+    Us = [torch.randn(n, m + 1, generator=g, dtype=torch.float64) / m**0.5 for m, n in zip(sizes[:-1], sizes[1:])]
+    X = torch.randn(7, sizes[0], generator=g, dtype=torch.float64)
+    Y = torch.nn.functional.one_hot(torch.randint(sizes[-1], (7,), generator=g), sizes[-1]).double()
+    return Us, X, Y
+
+
+def reference_forward(Us, X, taus, *, bias_first=True, last_activation=True):
+    Z = X
+    for l, (U, tau) in enumerate(zip(Us, taus), start=1):
+        Zb = _with_bias(Z) if bias_first else torch.cat([Z, torch.ones(len(Z), 1, dtype=Z.dtype)], 1)
+        S = Zb @ U.T
+        Z = tau(S) if (last_activation or l < len(Us)) else S
+    return Z
+
+
+# Exercise 1 -----------------------------------------------------------------------------
+
+def check_forward(forward) -> None:
+    """forward(Us, X, taus) -> O (t, c), eq. 4.5 with the bias in column 0 of each U."""
+    cases = [([5, 4, 3], [relu, sigmoid], 0), ([6, 8, 8, 4], [tanh, relu, sigmoid], 1),
+             ([3, 2], [sigmoid], 2)]
+    for sizes, taus, seed in cases:
+        Us, X, _ = _net(sizes, seed)
+        want = reference_forward(Us, X, taus)
+        got = expect_tensor(call(forward, "forward", [U.clone() for U in Us], X.clone(), taus),
+                            want.shape, f"forward(...) for layer sizes {sizes}")
+        if close(got, want):
+            continue
+        if close(got, reference_forward(Us, X, taus, bias_first=False)):
+            raise CheckFailed("the bias is column 0 of each U^l (eq. 4.3 puts z_0 = 1 first): prepend the "
+                              "column of ones, don't append it")
+        if close(got, reference_forward(Us, X, taus, last_activation=False)):
+            raise CheckFailed("the output layer applies its activation too: o = tau_L(U^L z^{L-1})")
+        if close(got, reference_forward(Us, X, [sigmoid] * len(Us))):
+            raise CheckFailed("layer l must use its own activation taus[l-1]; you used the sigmoid everywhere")
+        raise CheckFailed(f"forward(...) for layer sizes {sizes} is off by up to "
+                          f"{(got - want).abs().max().item():.3g}; compare one layer at a time with eq. 4.5")
+    passed("Exercise 1: forward pass matches eq. 4.5 on three networks")
+
+
+# Exercise 2 -----------------------------------------------------------------------------
+
+def reference_deltas(Us, Zs, Y, *, sign=1.0, derivative=True):
+    O = Zs[-1]
+    d = (O * (1 - O) if derivative else 1.0) * (Y - O) * sign
+    out = [d]
+    for l in range(len(Us) - 1, 0, -1):
+        Z = Zs[l]
+        d = (Z * (1 - Z) if derivative else 1.0) * (d @ Us[l][:, 1:])
+        out.insert(0, d)
+    return out
+
+
+def _forward_cache(Us, X):
+    Ss, Zs = [None], [X]
+    for U in Us:
+        Ss.append(_with_bias(Zs[-1]) @ U.T)
+        Zs.append(torch.sigmoid(Ss[-1]))
+    return Ss, Zs
+
+
+def check_deltas(deltas) -> None:
+    """deltas(Us, Ss, Zs, Y) -> [delta^1, ..., delta^L], each (t, n_l), sigmoid layers."""
+    for sizes, seed in [([5, 4, 3], 3), ([6, 8, 5, 4], 4)]:
+        Us, X, Y = _net(sizes, seed)
+        Ss, Zs = _forward_cache(Us, X)
+        want = reference_deltas(Us, Zs, Y)
+        got = call(deltas, "deltas", [U.clone() for U in Us], [None] + [S.clone() for S in Ss[1:]],
+                   [Z.clone() for Z in Zs], Y.clone())
+        if not isinstance(got, (list, tuple)) or len(got) != len(Us):
+            raise CheckFailed(f"deltas should return a list of {len(Us)} tensors, delta^1 ... delta^L "
+                              f"(got {type(got).__name__}{'' if not hasattr(got, '__len__') else f' of length {len(got)}'})")
+        got = list(got)
+        if all(isinstance(g, torch.Tensor) for g in got) and [tuple(g.shape) for g in got][::-1] == [tuple(w.shape) for w in want] \
+                and len({tuple(w.shape) for w in want}) > 1:
+            raise CheckFailed("your list is in reverse order: return [delta^1, ..., delta^L], first layer first")
+        for l, (g, w) in enumerate(zip(got, want), start=1):
+            if isinstance(g, torch.Tensor) and g.ndim == 2 and g.shape[1] == w.shape[1] + 1:
+                raise CheckFailed(f"delta^{l} has one column too many: drop the bias column of U^{l + 1} "
+                                  "(U[:, 1:]) in eq. 4.8; no error flows back into the constant 1")
+            expect_tensor(g, w.shape, f"delta^{l}")
+        if all(close(g, w) for g, w in zip(got, want)):
+            continue
+        if close(got[-1], -want[-1]):
+            raise CheckFailed("delta^L has the wrong sign: eq. 4.6 uses (y_k - o_k), not (o_k - y_k)")
+        if close(got[-1], reference_deltas(Us, Zs, Y, derivative=False)[-1]):
+            raise CheckFailed("delta^L is missing the factor tau'(s^L) = o (1 - o) of eq. 4.6")
+        if not close(got[-1], want[-1]):
+            raise CheckFailed("delta^L (eq. 4.6) is wrong; the hidden layers were not checked yet")
+        bad = next(l for l, (g, w) in enumerate(zip(got, want), start=1) if not close(g, w))
+        raise CheckFailed(f"delta^L is right but delta^{bad} is not: in eq. 4.8 multiply delta^{bad + 1} by "
+                          f"U^{bad + 1} without its bias column, then by tau'(s^{bad}) = z (1 - z)")
+    passed("Exercise 2: error terms match eqs. 4.6 and 4.8 on two networks")
+
+
+# Exercise 3 -----------------------------------------------------------------------------
+
+def reference_sgd_step(Us, X, Y, lr):
+    Us = [U.clone().requires_grad_() for U in Us]
+    O = _forward_cache(Us, X)[1][-1]
+    J = 0.5 * ((Y - O) ** 2).sum() / len(X)
+    grads = torch.autograd.grad(J, Us)
+    return [(U - lr * g).detach() for U, g in zip(Us, grads)]
+
+
+def check_sgd_step(sgd_step) -> None:
+    """sgd_step(Us, X, Y, lr) -> new Us after one Algorithm 4-1 update (lines 4-22)."""
+    Us, X, Y = _net([6, 8, 5, 4], 5)
+    lr = 0.5
+    originals = [U.clone() for U in Us]
+    got = call(sgd_step, "sgd_step", Us, X, Y, lr)
+    if any(not torch.equal(U, V) for U, V in zip(Us, originals)):
+        raise CheckFailed("sgd_step changed the matrices passed in: return new matrices instead "
+                          "(U - lr * dU / t creates new tensors)")
+    want = reference_sgd_step(Us, X, Y, lr)
+    if not isinstance(got, (list, tuple)) or len(got) != len(want):
+        raise CheckFailed(f"sgd_step should return a list of {len(want)} matrices U^1 ... U^L")
+    for l, (g, w) in enumerate(zip(got, want), start=1):
+        expect_tensor(g, w.shape, f"the new U^{l}")
+    steps = [g - U for g, U in zip(got, Us)]
+    want_steps = [w - U for w, U in zip(want, Us)]
+    if all(close(s, w) for s, w in zip(steps, want_steps)):
+        passed("Exercise 3: one Algorithm 4-1 step matches gradient descent on the mean loss")
+        return
+    if all(close(s, -w) for s, w in zip(steps, want_steps)):
+        raise CheckFailed("you moved the weights up the gradient: line 22 subtracts rho * (1/t) * Delta U")
+    t = len(X)
+    if all(close(s, w * t) for s, w in zip(steps, want_steps)):
+        raise CheckFailed(f"your step is {t}x too large, a factor of the batch size t = {t}: divide the "
+                          "summed gradient by t (line 22)")
+    if all(close(s, w / lr) for s, w in zip(steps, want_steps)):
+        raise CheckFailed("your step ignores the learning rate rho (lr)")
+    raise CheckFailed("the new weights are wrong; check that dU^l = -delta^l^T [1, Z^{l-1}] is summed over "
+                      "the batch (eqs. 4.7 and 4.9) before the update")
+
+
+# Exercise 4 -----------------------------------------------------------------------------
+
+DIAGNOSES = ("learning rate too large", "vanishing gradients", "overfitting", "labels shuffled")
+BROKEN = dict(depth=10, width=64, activation="sigmoid", init="small", residual=False, norm=False)
+RECIPE = dict(lr=0.1, steps=300, batch_size=64)
+
+
+def train_recipe(config: dict, X, y, X_test, y_test, seed: int = 0) -> tuple[float, float]:
+    """Train a DeepMLP built from ``config`` with the fixed SGD recipe; return (test accuracy, grad ratio)."""
+    from ..gradflow import DeepMLP
+
+    torch.manual_seed(seed)
+    model = DeepMLP(config["depth"], config["width"], config["activation"], init=config["init"],
+                    residual=config["residual"], norm=config["norm"])
+    loss = nn.functional.cross_entropy(model(X), y)
+    loss.backward()
+    grads = [lin.weight.grad.norm().item() for lin in model.linears]
+    ratio = grads[-1] / max(grads[0], 1e-300)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"])
+    for _ in range(RECIPE["steps"]):
+        idx = torch.randint(len(X), (RECIPE["batch_size"],), generator=g)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        acc = (model(X_test).argmax(1) == y_test).float().mean().item()
+    return acc, ratio
+
+
+def check_diagnosis(diagnosis, fix) -> None:
+    """diagnosis: one of DIAGNOSES; fix: dict changing BROKEN so the same recipe trains it."""
+    from ..data import digits_split
+
+    if diagnosis not in DIAGNOSES:
+        raise CheckFailed(f"diagnosis must be one of {DIAGNOSES}, got {diagnosis!r}")
+    if diagnosis != "vanishing gradients":
+        raise CheckFailed(f"{diagnosis!r} does not fit the evidence: the loss sits at log(10) from the first "
+                          "step, and compare the gradient norms of the first and the last layer")
+    passed("Exercise 4a: the diagnosis is right")
+    if not isinstance(fix, dict):
+        raise CheckFailed(f"fix should be a dict of the settings you change, got {type(fix).__name__}")
+    unknown = set(fix) - set(BROKEN)
+    if unknown:
+        raise CheckFailed(f"fix may only change {sorted(BROKEN)}; unknown keys {sorted(unknown)}")
+    if fix.get("depth", BROKEN["depth"]) != BROKEN["depth"] or fix.get("width", BROKEN["width"]) != BROKEN["width"]:
+        raise CheckFailed("keep depth 10 and width 64: the point is to make the deep network train")
+    config = {**BROKEN, **fix}
+    X, X_test, y, y_test = digits_split()
+    try:
+        acc, ratio = train_recipe(config, X, y, X_test, y_test)
+    except ValueError as err:
+        raise CheckFailed(f"your fix is not a valid network: {err}") from err
+    if acc < 0.90:
+        raise CheckFailed(f"with your fix the network reaches only {acc:.1%} test accuracy after "
+                          f"{RECIPE['steps']} SGD steps (need 90 %); its last/first gradient ratio is {ratio:.3g}")
+    passed(f"Exercise 4b: the fixed network trains ({acc:.1%} test accuracy, gradient ratio {ratio:.3g})")
+
+
+# Exercise 5 -----------------------------------------------------------------------------
+
+def _adam_variant(p, grads, lr, betas, eps, *, bias_correction=True):
+    p = p.clone()
+    m, v = torch.zeros_like(p), torch.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        mh, vh = (m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)) if bias_correction else (m, v)
+        p = p - lr * mh / (vh.sqrt() + eps)
+    return p
+
+
+def check_adam_step(adam_step) -> None:
+    """adam_step(p, grad, state, lr, betas, eps) updates p in place, keeping its moments in ``state``."""
+    g = torch.Generator().manual_seed(6)
+    target = torch.randn(5, generator=g, dtype=torch.float64)
+    lr, betas, eps = 0.05, (0.9, 0.999), 1e-8
+    p_ref = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([p_ref], lr=lr, betas=betas, eps=eps)
+    p = torch.zeros(5, dtype=torch.float64)
+    state: dict = {}
+    grads = []
+    for step in range(1, 21):
+        grad = 2 * (p - target) * torch.arange(1, 6, dtype=torch.float64)  # an ill-scaled quadratic
+        grads.append(grad.clone())
+        returned = call(adam_step, "adam_step", p, grad, state, lr=lr, betas=betas, eps=eps)
+        if returned is not None and returned is not p:
+            raise CheckFailed("adam_step should update p in place (p.sub_(...) or p -= ...) and return None")
+        opt.zero_grad()
+        p_ref.grad = 2 * (p_ref.detach() - target) * torch.arange(1, 6, dtype=torch.float64)
+        opt.step()
+        if not close(p, p_ref.detach(), 1e-10):
+            if close(p, _adam_variant(torch.zeros(5, dtype=torch.float64), grads, lr, betas, eps,
+                                      bias_correction=False), 1e-10):
+                raise CheckFailed(f"step {step} differs from torch.optim.Adam: you skipped the bias correction "
+                                  "m / (1 - beta1^t), v / (1 - beta2^t)")
+            raise CheckFailed(f"after step {step} your parameters differ from torch.optim.Adam by up to "
+                              f"{(p - p_ref.detach()).abs().max().item():.3g}"
+                              + (" (keep m, v and the step count t in `state` between calls)" if step > 1 else ""))
+    passed("Exercise 5: 20 steps of your Adam match torch.optim.Adam")
+
+
+CHECKS = {
+    "Exercise 1": ("forward", check_forward),
+    "Exercise 2": ("deltas", check_deltas),
+    "Exercise 3": ("sgd_step", check_sgd_step),
+    "Exercise 4": (("diagnosis", "fix"), check_diagnosis),
+    "Exercise 5": ("adam_step", check_adam_step),
+}

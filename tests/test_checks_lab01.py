@@ -1,0 +1,138 @@
+"""Lab 1's checks accept the solutions and give specific feedback on typical mistakes."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from dlcourse import labs
+from dlcourse.checks import CheckFailed
+from dlcourse.checks import lab01 as checks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def solution():
+    """The functions defined by the solution notebook's code cells (checks and slow cells skipped)."""
+    nb = nbformat.read(ROOT / "solutions" / "lab01_backprop.ipynb", as_version=4)
+    namespace: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and (cell.source.startswith(("def ", "import", "from", "# BEGIN"))):
+            exec(cell.source, namespace)
+    return namespace
+
+
+def test_solutions_pass_every_check(solution, capsys):
+    checks.check_forward(solution["forward"])
+    checks.check_deltas(solution["deltas"])
+    checks.check_sgd_step(solution["sgd_step"])
+    checks.check_adam_step(solution["adam_step"])
+    out = capsys.readouterr().out
+    assert out.count("✔") == 4
+
+
+def test_every_exercise_has_a_check_and_a_solution_region(solution):
+    nb = nbformat.read(ROOT / "solutions" / "lab01_backprop.ipynb", as_version=4)
+    regions = [r for c in nb.cells if c.cell_type == "code" for r in labs.solution_regions(c.source)]
+    assert len(regions) == len(checks.CHECKS) >= 4
+    for names, _ in checks.CHECKS.values():
+        for name in (names if isinstance(names, tuple) else (names,)):
+            assert name in solution
+
+
+def feedback(check, fn):
+    with pytest.raises(CheckFailed) as err:
+        check(fn)
+    return str(err.value)
+
+
+def test_forward_feedback(solution):
+    f = solution["forward"]
+    assert "prepend the column of ones" in feedback(checks.check_forward, lambda Us, X, taus: checks.reference_forward(
+        Us, X, taus, bias_first=False))
+    assert "output layer applies its activation" in feedback(checks.check_forward, lambda Us, X, taus: checks.reference_forward(
+        Us, X, taus, last_activation=False))
+    assert "taus[l-1]" in feedback(checks.check_forward, lambda Us, X, taus: f(Us, X, [torch.sigmoid] * len(Us)))
+    assert "should have shape" in feedback(checks.check_forward, lambda Us, X, taus: f(Us, X, taus)[:, :1])
+    assert "raised ZeroDivisionError" in feedback(checks.check_forward, lambda Us, X, taus: 1 / 0)
+
+
+def test_not_implemented_propagates_so_students_see_the_hint():
+    def stub(*args):
+        raise NotImplementedError("Exercise 1: hint")
+    with pytest.raises(NotImplementedError, match="hint"):
+        checks.check_forward(stub)
+
+
+def test_deltas_feedback(solution):
+    d = solution["deltas"]
+    assert "wrong sign" in feedback(checks.check_deltas, lambda *a: [-x for x in d(*a)])
+    assert "reverse order" in feedback(checks.check_deltas, lambda *a: d(*a)[::-1])
+    assert "missing the factor" in feedback(checks.check_deltas, lambda Us, Ss, Zs, Y: checks.reference_deltas(
+        Us, Zs, Y, derivative=False))
+
+    def with_bias_column(Us, Ss, Zs, Y):
+        out = d(Us, Ss, Zs, Y)
+        return [torch.cat([torch.zeros(len(x), 1, dtype=x.dtype), x], 1) for x in out[:-1]] + [out[-1]]
+    assert "bias column" in feedback(checks.check_deltas, with_bias_column)
+
+    def wrong_hidden(*a):
+        out = d(*a)
+        return [2 * x for x in out[:-1]] + [out[-1]]
+    assert "delta^L is right but delta^" in feedback(checks.check_deltas, wrong_hidden)
+
+
+def test_sgd_step_feedback(solution):
+    s = solution["sgd_step"]
+    t = 7  # the check's batch size
+
+    def scaled(factor):
+        return lambda Us, X, Y, lr: [U + factor * (V - U) for U, V in zip(Us, s(Us, X, Y, lr))]
+    assert "factor of the batch size" in feedback(checks.check_sgd_step, scaled(t))
+    assert "up the gradient" in feedback(checks.check_sgd_step, scaled(-1))
+
+    def in_place(Us, X, Y, lr):
+        new = s(Us, X, Y, lr)
+        for U, V in zip(Us, new):
+            U.copy_(V)
+        return Us
+    assert "changed the matrices passed in" in feedback(checks.check_sgd_step, in_place)
+
+
+def test_diagnosis_feedback():
+    with pytest.raises(CheckFailed, match="must be one of"):
+        checks.check_diagnosis("bad luck", {})
+    with pytest.raises(CheckFailed, match="does not fit the evidence"):
+        checks.check_diagnosis("overfitting", {})
+    with pytest.raises(CheckFailed, match="keep depth 10"):
+        checks.check_diagnosis("vanishing gradients", {"depth": 2})
+    with pytest.raises(CheckFailed, match="may only change"):
+        checks.check_diagnosis("vanishing gradients", {"optimizer": "adam"})
+    with pytest.raises(CheckFailed, match=r"reaches only .* test accuracy"):
+        checks.check_diagnosis("vanishing gradients", {})  # the unchanged broken network
+    with pytest.raises(CheckFailed, match="not a valid network"):
+        checks.check_diagnosis("vanishing gradients", {"activation": "swish"})
+
+
+def test_adam_feedback(solution):
+    a = solution["adam_step"]
+
+    def no_bias_correction(p, grad, state, lr, betas, eps):
+        if not state:
+            state.update(m=torch.zeros_like(p), v=torch.zeros_like(p))
+        state["m"] = betas[0] * state["m"] + (1 - betas[0]) * grad
+        state["v"] = betas[1] * state["v"] + (1 - betas[1]) * grad * grad
+        p.sub_(lr * state["m"] / (state["v"].sqrt() + eps))
+    assert "bias correction" in feedback(checks.check_adam_step, no_bias_correction)
+
+    def forgets_state(p, grad, state, lr, betas, eps):
+        a(p, grad, {}, lr, betas, eps)
+    assert "keep m, v and the step count" in feedback(checks.check_adam_step, forgets_state)
+
+    def returns_copy(p, grad, state, lr, betas, eps):
+        q = p.clone()
+        a(q, grad, state, lr, betas, eps)
+        return q
+    assert "in place" in feedback(checks.check_adam_step, returns_copy)

@@ -1,0 +1,90 @@
+"""labs/ is generated from solutions/: up to date, free of solution code, every stub raises."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from dlcourse import labs
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def test_every_solution_has_a_lab_and_labs_are_up_to_date():
+    generated = labs.generate(ROOT / "solutions", ROOT / "labs", write=False)
+    on_disk = {p.name for p in (ROOT / "labs").glob("*.ipynb")}
+    assert on_disk == set(generated), "labs/ and solutions/ hold different notebooks: run `dlcourse make-labs`"
+    for name, text in generated.items():
+        assert (ROOT / "labs" / name).read_text(encoding="utf-8") == text, (
+            f"labs/{name} is not what the generator makes of solutions/{name}: run `dlcourse make-labs`")
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_labs_contain_no_solution_code(solution):
+    lab_text = (ROOT / "labs" / solution.name).read_text(encoding="utf-8")
+    assert "BEGIN SOLUTION" not in lab_text and "END SOLUTION" not in lab_text
+    lab_sources = "\n".join(c.source for c in nbformat.reads(lab_text, as_version=4).cells)
+    nb = nbformat.read(solution, as_version=4)
+    regions = [code for c in nb.cells if c.cell_type == "code" for _, code in labs.solution_regions(c.source)]
+    assert regions, f"{solution.name} has no exercise"
+    for code in regions:
+        for line in code.splitlines():
+            line = line.strip()
+            if len(line) >= 16 and not line.startswith("#"):
+                assert line not in lab_sources, f"solution line leaked into labs/{solution.name}: {line!r}"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_every_stub_raises_its_not_implemented_error(solution):
+    lab = nbformat.read(ROOT / "labs" / solution.name, as_version=4)
+    NotebookClient(lab, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(ROOT / "labs")}}).execute()
+    code = [c for c in lab.cells if c.cell_type == "code"]
+    exercises = [(i, c) for i, c in enumerate(code) if c.metadata.get("dlcourse", {}).get("exercise")]
+    assert exercises
+    for i, cell in exercises:
+        hints = cell.metadata["dlcourse"]["exercise"]
+        # A stub inside a function raises when its check cell calls it; a top-level stub at once.
+        errors = [o for c in code[i:i + 2] for o in c.outputs if o.output_type == "error"]
+        assert errors, f"the stub {hints[0]!r} and its check cell ran without error"
+        assert errors[0].ename == "NotImplementedError", f"{hints[0]!r}: got {errors[0].ename}: {errors[0].evalue}"
+        assert errors[0].evalue in hints
+
+
+def _nb(*sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Lab 9: X — solutions")] + [
+        nbformat.v4.new_code_cell(s) for s in sources]
+    return nb
+
+
+def test_generator_replaces_regions_with_indented_stubs_and_links_the_solution():
+    source = "def f(x):\n    # BEGIN SOLUTION (Exercise 1: double it)\n    y = 2 * x\n    return y\n    # END SOLUTION\n"
+    lab = labs.make_lab(_nb(source), "lab09_x.ipynb")
+    assert lab.cells[0].source == "# Lab 9: X"
+    assert "../solutions/lab09_x.ipynb" in lab.cells[1].source
+    assert lab.cells[2].source == "def f(x):\n    raise NotImplementedError('Exercise 1: double it')\n"
+    namespace = {}
+    exec(lab.cells[2].source, namespace)
+    with pytest.raises(NotImplementedError, match="double it"):
+        namespace["f"](1)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("# BEGIN SOLUTION (E1: h)\nx = 1\n", "never closed"),
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", "needs a hint"),
+    ("x = 1\n# END SOLUTION\n", "no matching BEGIN"),
+    ("# BEGIN SOLUTION (E1: h)\n# BEGIN SOLUTION (E2: h)\n# END SOLUTION\n", "nested"),
+])
+def test_generator_rejects_bad_markers(source, message):
+    with pytest.raises(labs.MarkerError, match=message):
+        labs.make_lab(_nb(source), "lab09_x.ipynb")
+
+
+def test_generator_rejects_a_solution_without_exercises():
+    with pytest.raises(labs.MarkerError, match="nothing for students to do"):
+        labs.make_lab(_nb("x = 1"), "lab09_x.ipynb")
+    assert re.search("hint", labs.BEGIN.pattern)
