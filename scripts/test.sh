@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything into .venv and run every test: the package's unit tests, the lab
+# generator and checks, the Colab path, the site and a browser check of it, and nbval on
+# every chapter and solution notebook. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+# Headless Chromium and its driver for the page checks (Debian/Ubuntu packages).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "chromium/chromedriver not found: the browser test will be skipped (install them to run it)"
+  fi
+fi
+
+# Wheels for the Colab test, which builds a fresh environment offline from this folder: the
+# preinstalled set, and what the course package may need on top (plus its build backend).
+pip_quiet .venv/bin/python -m pip download --quiet --disable-pip-version-check -d .cache/wheelhouse \
+  -r tests/colab_preinstalled.txt pooch nbformat "setuptools>=68" wheel
+
+# Datasets come from the local mirror beside the checkout, never from the network.
+if [ -z "${DLCOURSE_DATA:-}" ] && [ -d ../shared/data ]; then
+  export DLCOURSE_DATA="$(cd ../shared/data && pwd)"
+fi
+python -m pytest "$@"
