@@ -13,12 +13,16 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from .plot import PALETTE
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 INITS = ("small", "glorot", "he")
+LABELS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",  # how figures and controls name them
+          "small": "small normal", "glorot": "Glorot", "he": "He"}
+GRAD_LABEL = r"$\Vert\partial J/\partial \mathbf{U}^l\Vert$ (log scale)"
 SMALL_STD = 0.01  # "small random numbers": N(0, 0.01^2), the classic recipe that fails when deep
 
 
@@ -157,9 +161,12 @@ def gradient_flow(X: torch.Tensor, y: torch.Tensor, *, depth: int = 10, activati
 
 
 def describe(config: dict) -> str:
+    """A one-line name for a configuration, e.g. ``20 layers, ReLU, He init + residual``."""
     extras = [name for name in ("residual", "norm") if config.get(name)]
     extra = " + " + " + ".join("BatchNorm" if e == "norm" else e for e in extras) if extras else ""
-    return f"{config['depth']} layers, {config['activation']}, {config['init']} init{extra}"
+    activation = LABELS.get(config["activation"], config["activation"])
+    init = LABELS.get(config["init"], config["init"])
+    return f"{config['depth']} layers, {activation}, {init} init{extra}"
 
 
 def plot_grad_norms(result: GradientFlow, ax, *, title: str | None = None) -> None:
@@ -168,7 +175,8 @@ def plot_grad_norms(result: GradientFlow, ax, *, title: str | None = None) -> No
     norms = result.grad_norms.clamp_min(1e-300).numpy()
     ax.bar(range(1, L + 1), norms, color=PALETTE[0])
     ax.set_yscale("log")
-    ax.set(xlabel="layer l", ylabel="‖∂J/∂U^l‖ (log)", title=title or "gradient norm per layer")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="layer l", ylabel=GRAD_LABEL, title=title or "gradient norm per layer")
 
 
 def plot_gradient_flow(result: GradientFlow):
@@ -180,7 +188,7 @@ def plot_gradient_flow(result: GradientFlow):
     for colour, i in zip(PALETTE, picks):
         values = result.activations[i].flatten().numpy()
         ax_h.hist(values, bins=50, histtype="step", color=colour, label=f"layer {i + 1}", density=True)
-    ax_h.set(xlabel="activation value", ylabel="density", title="hidden activations at init")
+    ax_h.set(xlabel=r"activation value $z^l_j$", ylabel="density", title="hidden activations at init")
     ax_h.legend(fontsize=8)
     ax_l.plot(range(1, len(result.losses) + 1), result.losses, color=PALETTE[3], label="training loss")
     chance = math.log(result.config.get("num_classes", 10))
@@ -188,6 +196,8 @@ def plot_gradient_flow(result: GradientFlow):
     finite = [v for v in result.losses if math.isfinite(v)]
     if finite and max(finite) > 10 * chance:  # a blow-up: a log axis keeps the chance line readable
         ax_l.set_yscale("log")
+    else:  # from 0, so that a plateau looks flat rather than like noise
+        ax_l.set_ylim(0, max([1.2 * chance] + finite) * 1.05)
     ax_l.set(xlabel="SGD step", ylabel="cross-entropy (nats)", title="first training steps")
     ax_l.legend(fontsize=8)
     fig.suptitle(f"{describe(result.config)}: last/first gradient ratio {result.ratio:.3g}")
@@ -202,8 +212,10 @@ def plot_gradient_flow_grid(results: list[GradientFlow], ncols: int = 3):
         raise ValueError("plot_gradient_flow_grid needs at least one GradientFlow result")
     fig, axes = subplots_grid(len(results), ncols, panel_size=(3.6, 2.6), sharey=True, layout="constrained")
     for ax, result in zip(axes, results):
-        plot_grad_norms(result, ax, title=f"{describe(result.config)}\nratio {result.ratio:.2g}")
+        plot_grad_norms(result, ax, title=f"{describe(result.config)}\nlast/first {result.ratio:.2g}")
         ax.title.set_fontsize(9)
+        if not ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("")
     fig.suptitle("Gradient norm per layer at initialisation (log scale, shared axis)")
     return fig
 
@@ -214,6 +226,11 @@ def gradient_flow_widget(X: torch.Tensor, y: torch.Tensor, *, depth: int = 20,
     """The gradient-flow widget: default figure as a normal output, then live controls."""
     import ipywidgets as w
 
+    _choice("activation", activation, ACTIVATIONS)
+    _choice("initialisation", init, INITS)
+    if not isinstance(depth, int) or not 2 <= depth <= 30:
+        raise ValueError(f"depth must be an int from 2 to 30 (the slider's range), got {depth!r}")
+
     from .widgets import interactive_figure
 
     def draw(depth, activation, init, residual, norm):
@@ -222,8 +239,9 @@ def gradient_flow_widget(X: torch.Tensor, y: torch.Tensor, *, depth: int = 20,
 
     controls = {
         "depth": w.IntSlider(value=depth, min=2, max=30, description="depth", continuous_update=False),
-        "activation": w.Dropdown(options=list(ACTIVATIONS), value=activation, description="activation"),
-        "init": w.Dropdown(options=list(INITS), value=init, description="init"),
+        "activation": w.Dropdown(options=[(LABELS[a], a) for a in ACTIVATIONS], value=activation,
+                                 description="activation"),
+        "init": w.Dropdown(options=[(LABELS[i], i) for i in INITS], value=init, description="init"),
         "residual": w.Checkbox(value=residual, description="residual"),
         "norm": w.Checkbox(value=norm, description="BatchNorm"),
     }

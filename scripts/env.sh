@@ -17,4 +17,3 @@ pip_quiet .venv/bin/python -m pip install --quiet --disable-pip-version-check -r
 pip_quiet .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 echo "environment ready in .venv ($((SECONDS - start)) s)"
 export PATH="$PWD/.venv/bin:$PATH"
-export MPLBACKEND=Agg

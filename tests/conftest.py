@@ -18,7 +18,6 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 # inherit this environment.
 if "DLCOURSE_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["DLCOURSE_DATA"] = str(SHARED_DATA)
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _started = time.perf_counter()

@@ -20,19 +20,21 @@ WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
 NOTEBOOK = ROOT / "chapters" / "ch01_deep_networks" / "01_deep_mlp.ipynb"
 
 
-def run(*args, **kwargs):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
+def run(*args, cwd, **kwargs):
+    """Run a command outside the checkout, so that nothing imports from it by accident."""
+    return subprocess.run(args, check=True, capture_output=True, text=True, cwd=cwd, **kwargs)
 
 
 @pytest.mark.skipif(not WHEELHOUSE.is_dir(), reason="run scripts/test.sh first: it fills .cache/wheelhouse")
 def test_notebook_runs_in_a_colab_like_environment(tmp_path):
     venv = tmp_path / "colab"
-    run(sys.executable, "-m", "venv", str(venv))
+    run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
     python = venv / "bin" / "python"
     offline = {**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE),
                "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_CONFIG_FILE": os.devnull}
-    run(str(python), "-m", "pip", "install", "--quiet", "-r", str(ROOT / "tests" / "colab_preinstalled.txt"), env=offline)
-    assert run(str(python), "-c", "import importlib.util as u; print(u.find_spec('dlcourse'))").stdout.strip() == "None"
+    run(str(python), "-m", "pip", "install", "--quiet", "-r", str(ROOT / "tests" / "colab_preinstalled.txt"),
+        env=offline, cwd=tmp_path)
+    assert run(str(python), "-c", "import importlib.util as u; print(u.find_spec('dlcourse'))", cwd=tmp_path).stdout.strip() == "None"
 
     kernels = tmp_path / "share" / "kernels" / "colab"
     kernels.mkdir(parents=True)
@@ -49,7 +51,7 @@ def test_notebook_runs_in_a_colab_like_environment(tmp_path):
                        resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     finally:
         del os.environ["JUPYTER_PATH"]
-    installed = run(str(python), "-m", "pip", "list", "--format=json", env=offline).stdout
+    installed = run(str(python), "-m", "pip", "list", "--format=json", env=offline, cwd=tmp_path).stdout
     names = {p["name"].lower(): p["version"] for p in json.loads(installed)}
     assert "dlcourse" in names and "pooch" in names
     assert names["torch"].startswith("2.13.0"), "the setup cell must not replace Colab's torch"
