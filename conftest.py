@@ -11,7 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 # Tests and CI read datasets from the local mirror, never from the network. nbval's kernels
