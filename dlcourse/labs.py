@@ -85,9 +85,10 @@ def make_lab(solution: nbformat.NotebookNode, solution_name: str) -> nbformat.No
     if exercises == 0:
         raise MarkerError(f"{solution_name} has no '# BEGIN SOLUTION' region: nothing for students to do")
     lab.metadata.pop("dlcourse", None)  # the provenance hashes describe the solution's outputs
-    title_index = next(i for i, c in enumerate(lab.cells) if c.cell_type == "markdown")
-    title = lab.cells[title_index]
-    title.source = title.source.replace(TITLE_SUFFIX, "", 1)
+    title_index = next((i for i, c in enumerate(lab.cells) if c.cell_type == "markdown"), None)
+    if title_index is None:
+        raise MarkerError(f"{solution_name} has no markdown title cell ('# Lab N: Topic{TITLE_SUFFIX}')")
+    lab.cells[title_index].source = lab.cells[title_index].source.replace(TITLE_SUFFIX, "", 1)
     note = nbformat.v4.new_markdown_cell(
         f"```{{note}}\nThis is the exercise version: each `NotImplementedError` marks code for you to "
         f"write, and the check cell after it tells you what is wrong. The worked "

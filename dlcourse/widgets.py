@@ -52,10 +52,9 @@ def _render(draw: Callable, values: dict) -> Figure:
 
 def controls_bundle(box, names: list[str]) -> dict:
     """The display bundle for ``box``: the live widget view plus an HTML note for static pages."""
-    bundle = dict(box._repr_mimebundle_())
-    bundle.pop("text/plain", None)
-    bundle["text/html"] = STATIC_NOTE.format(names=", ".join(names))
-    return bundle
+    view = {"version_major": 2, "version_minor": 0, "model_id": box.model_id}  # ipywidgets 7 and 8 alike
+    return {"application/vnd.jupyter.widget-view+json": view,
+            "text/html": STATIC_NOTE.format(names=", ".join(names))}
 
 
 def interactive_figure(draw: Callable[..., Figure], controls: Mapping[str, object]):

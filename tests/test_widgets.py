@@ -38,7 +38,7 @@ def test_default_figure_is_an_ordinary_output_then_controls_update_it(displayed)
     first, raw = displayed[0]
     assert not raw and first.axes[0].get_title() == "n=3"  # the static page gets this figure
     bundle, raw = displayed[1]
-    assert raw and "application/vnd.jupyter.widget-view+json" in bundle
+    assert raw and bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
     assert "text/plain" not in bundle and "n, colour" in bundle["text/html"]  # static fallback: a note
     slider.value = 7
     assert len(handle.shown) == 2 and handle.shown[-1].axes[0].get_title() == "n=7"
