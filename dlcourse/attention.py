@@ -1,0 +1,145 @@
+"""Attention maps and the attention-map widget (introduced in chapter 2, section 5).
+
+An alignment is a matrix ``weights`` of shape (T_out, T_in): row t holds the attention
+weights a_tj that decoder step t puts on source position j (each row sums to 1). The plots
+put source tokens on the x-axis and output tokens on the y-axis; chapters 6 and 7 reuse
+them for speech frames and sentence pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+@dataclass
+class Alignment:
+    """One example: source tokens (T_in), output tokens (T_out), weights (T_out, T_in)."""
+
+    source: list
+    output: list
+    weights: np.ndarray
+    title: str = ""
+
+    def __post_init__(self):
+        w = self.weights
+        if isinstance(w, torch.Tensor):
+            w = w.detach().cpu().numpy()
+        w = np.asarray(w, dtype=float)
+        self.source, self.output = [str(t) for t in self.source], [str(t) for t in self.output]
+        if w.ndim != 2:
+            raise ValueError(f"attention weights must be a 2-D matrix (T_out, T_in), got shape {w.shape}")
+        if w.shape != (len(self.output), len(self.source)):
+            raise ValueError(
+                f"attention weights have shape {w.shape} but there are {len(self.output)} output tokens "
+                f"and {len(self.source)} source tokens: expected ({len(self.output)}, {len(self.source)}), "
+                "rows for output steps and columns for source positions")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError("attention weights must be finite and non-negative")
+        self.weights = w
+
+
+def _as_alignment(example) -> Alignment:
+    if isinstance(example, Alignment):
+        return example
+    if isinstance(example, (tuple, list)) and len(example) in (3, 4):
+        return Alignment(*example)
+    raise TypeError("an example must be an Alignment or a tuple (source_tokens, output_tokens, weights[, title]), "
+                    f"got {type(example).__name__}")
+
+
+def plot_attention(example, *, step: int | None = None, ax=None, cmap: str = "viridis"):
+    """Heatmap of one alignment; with ``step``, that decoder step's row is outlined.
+
+    Returns the figure.
+    """
+    a = _as_alignment(example)
+    if step is not None and not 0 <= step < len(a.output):
+        raise ValueError(f"step must be in 0..{len(a.output) - 1} (one per output token), got {step}")
+    if ax is None:
+        width = min(2.0 + 0.32 * len(a.source), 12)
+        fig, ax = plt.subplots(figsize=(width, 1.2 + 0.32 * len(a.output)), layout="constrained")
+    fig = ax.figure
+    im = ax.imshow(a.weights, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(a.source)), a.source, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(a.output)), a.output, fontsize=8)
+    ax.set(xlabel="source position j", ylabel="output step t", title=a.title or "attention weights a_tj")
+    ax.grid(False)
+    if step is not None:
+        ax.add_patch(plt.Rectangle((-0.5, step - 0.5), len(a.source), 1, fill=False, ec="#D55E00", lw=2))
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="weight")
+    return fig
+
+
+def plot_attention_step(example, step: int):
+    """Two panels: the map with step ``step`` outlined, and that step's weights as bars."""
+    a = _as_alignment(example)
+    fig, (ax_map, ax_bar) = plt.subplots(
+        1, 2, figsize=(min(4 + 0.6 * len(a.source), 14), 1.6 + 0.32 * len(a.output)),
+        gridspec_kw={"width_ratios": [1, 1]}, layout="constrained")
+    plot_attention(a, step=step, ax=ax_map)
+    ax_bar.bar(range(len(a.source)), a.weights[step], color="#0072B2")
+    ax_bar.set_xticks(range(len(a.source)), a.source, rotation=90, fontsize=8)
+    ax_bar.set(ylim=(0, 1), xlabel="source position j", ylabel=f"a_{{{step},j}}",
+               title=f"step {step}: emits {a.output[step]!r}")
+    return fig
+
+
+def plot_attention_gallery(examples: Sequence, ncols: int = 2):
+    """Small multiples: one heatmap per example."""
+    from .plot import subplots_grid
+
+    alignments = [_as_alignment(e) for e in examples]
+    if not alignments:
+        raise ValueError("plot_attention_gallery needs at least one example")
+    longest = max(len(a.source) for a in alignments)
+    fig, axes = subplots_grid(len(alignments), ncols, panel_size=(1.5 + 0.3 * longest, 1.4 + 0.3 * max(
+        len(a.output) for a in alignments)), layout="constrained")
+    for ax, a in zip(axes, alignments):
+        plot_attention(a, ax=ax)
+    return fig
+
+
+def attention_widget(examples: Sequence, translate: Callable[[str], object] | None = None):
+    """The attention-map widget: choose an example (or type one), step through decoder steps.
+
+    ``examples`` is a list of alignments; ``translate(text)``, if given, returns the alignment
+    of a typed input and enables a text box. The default figure (first example, step 0) is an
+    ordinary output, so the static page shows it.
+    """
+    import ipywidgets as w
+
+    from .widgets import interactive_figure
+
+    alignments = [_as_alignment(e) for e in examples]
+    if not alignments:
+        raise ValueError("attention_widget needs at least one example")
+    if translate is not None and not callable(translate):
+        raise TypeError(f"translate must be a function text -> alignment, got {type(translate).__name__}")
+    names = [a.title or " ".join(a.source) for a in alignments]
+    cache: dict[str, Alignment] = {}
+
+    def current(example: int, text: str) -> Alignment:
+        if translate is not None and text.strip():
+            if text not in cache:
+                cache[text] = _as_alignment(translate(text))
+            return cache[text]
+        return alignments[example]
+
+    def draw(example, text, step):
+        a = current(example, text)
+        return plot_attention_step(a, min(step, len(a.output) - 1))
+
+    longest = max(len(a.output) for a in alignments)
+    controls = {
+        "example": w.Dropdown(options=[(n[:40], i) for i, n in enumerate(names)], value=0, description="example"),
+        "text": w.Text(value="", description="or type", placeholder="an input of your own",
+                       continuous_update=False, disabled=translate is None),
+        "step": w.IntSlider(value=0, min=0, max=max(longest - 1, 30), description="decoder step",
+                            continuous_update=False),
+    }
+    return interactive_figure(draw, controls)
