@@ -6,13 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-# Headless Chromium and its driver for the page checks (Debian/Ubuntu packages).
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+# Headless Chromium and its driver for the page checks, and a Korean font so the glossary's
+# Korean terms render in screenshots (Debian/Ubuntu packages).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+   || ! fc-list 2>/dev/null | grep -qi nanum; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing chromium and chromium-driver"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    echo "installing chromium, chromium-driver and fonts-nanum"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-nanum >/dev/null
   else
-    echo "chromium/chromedriver not found: the browser test will be skipped (install them to run it)"
+    echo "chromium/chromedriver/fonts-nanum missing: the browser test will be skipped or show boxes for Korean"
   fi
 fi
 
