@@ -50,6 +50,11 @@ def checks_for(lab: str) -> dict:
     return module.CHECKS
 
 
+def exercise_names(names) -> tuple[str, ...]:
+    """The names a CHECKS entry asks for, as a tuple (an entry may give one name or several)."""
+    return names if isinstance(names, tuple) else (names,)
+
+
 @dataclass
 class Result:
     student: str
@@ -73,7 +78,7 @@ def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float
     table = checks_for(lab)
     result = Result(student=path.stem, scores={e: 0.0 for e in table})
     for exercise, (names, _) in table.items():
-        names = names if isinstance(names, tuple) else (names,)
+        names = exercise_names(names)
         result.feedback[exercise] = f"never defined {', '.join(f'`{n}`' for n in names)}"
     start = time.perf_counter()
     nonce = secrets.token_hex(16)
@@ -105,9 +110,7 @@ def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float
             result.feedback[record["exercise"]] = record["message"]
         elif "status" in record and not result.status.startswith("stopped"):
             result.status = record["status"]
-    if result.status == "completed" and proc.returncode != 0:
-        result.status = f"ended early with exit code {proc.returncode} (a crash or the memory limit)"
-    elif result.status == "running":
+    if result.status == "running" or (result.status == "completed" and proc.returncode != 0):
         result.status = f"ended early with exit code {proc.returncode} (a crash or the memory limit)"
     result.seconds = time.perf_counter() - start
     return result

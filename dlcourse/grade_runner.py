@@ -37,13 +37,14 @@ def main(lab: str, path: str, cell_timeout: float, results_fd: int) -> None:
 
     import nbformat
 
-    from dlcourse.grade import checks_for
+    from dlcourse.grade import checks_for, exercise_names
 
     table = dict(checks_for(lab))  # bound now, before any student code runs
     check_module = sys.modules[next(iter(table.values()))[1].__module__]
-    snapshots = [(m, dict(vars(m))) for m in _protected_modules(check_module)]
+    protected = _protected_modules(check_module)
+    snapshots = [(m, dict(vars(m))) for m in protected]
 
-    check_modules = set(_protected_modules(check_module)[:2])
+    check_modules = set(protected[:2])
 
     def restore() -> None:
         """Undo any change student code made to the checks, torch or builtins."""
@@ -80,7 +81,7 @@ def main(lab: str, path: str, cell_timeout: float, results_fd: int) -> None:
     def check_ready() -> None:
         ns = shell.user_ns
         for exercise, (names, check) in table.items():
-            names = names if isinstance(names, tuple) else (names,)
+            names = exercise_names(names)
             if not all(n in ns for n in names):
                 continue
             objects = tuple(ns[n] for n in names)
