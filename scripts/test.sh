@@ -22,7 +22,7 @@ fi
 # Wheels for the Colab test, which builds a fresh environment offline from this folder: the
 # preinstalled set, and what the course package may need on top (plus its build backend).
 pip_quiet .venv/bin/python -m pip download --quiet --disable-pip-version-check -d .cache/wheelhouse \
-  -r tests/colab_preinstalled.txt pooch nbformat "setuptools>=68" wheel
+  -r tests/colab_preinstalled.txt pooch nbformat optuna "setuptools>=68" wheel
 
 # Datasets come from the local mirror beside the checkout, never from the network.
 if [ -z "${DLCOURSE_DATA:-}" ] && [ -d ../shared/data ]; then

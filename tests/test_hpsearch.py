@@ -1,0 +1,114 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dlcourse import hpsearch
+from dlcourse.hpsearch import Param
+
+SPACE = {"lr": Param(1e-4, 10.0), "weight_decay": Param(1e-6, 1e-1)}
+
+
+def bump(params, seed):
+    """A cheap objective: only lr matters, best at lr = 1 (log10 distance)."""
+    return 1.0 - abs(math.log10(params["lr"])) / 5
+
+
+def test_param_validation():
+    with pytest.raises(ValueError, match="log-scale Param needs low > 0"):
+        Param(0.0, 1.0)
+    with pytest.raises(ValueError, match="finite low < high"):
+        Param(1.0, 1.0, log=False)
+    assert Param(0.0, 0.5, log=False).high == 0.5
+    with pytest.raises(TypeError, match="expected a hpsearch.Param"):
+        hpsearch.sample({"lr": (1e-4, 1)}, 3, torch.Generator())
+
+
+def test_sample_is_log_uniform_and_reproducible():
+    points = hpsearch.sample(SPACE, 4000, torch.Generator().manual_seed(0))
+    lr = np.log10([p["lr"] for p in points])
+    assert lr.min() >= -4 and lr.max() <= 1
+    assert abs(lr.mean() - (-1.5)) < 0.1  # uniform in log10 on [-4, 1]
+    assert abs((lr < -1.5).mean() - 0.5) < 0.03  # half the draws below 10^-1.5, not a 3 % sliver
+    again = hpsearch.sample(SPACE, 4000, torch.Generator().manual_seed(0))
+    assert again == points
+    linear = hpsearch.sample({"p": Param(0.0, 1.0, log=False)}, 4000, torch.Generator().manual_seed(0))
+    assert abs(np.mean([p["p"] for p in linear]) - 0.5) < 0.02
+
+
+def test_grid_and_grid_side():
+    points = hpsearch.grid(SPACE, 4)
+    assert len(points) == 16
+    assert sorted({p["lr"] for p in points}) == pytest.approx([1e-4, 10 ** -2.333333, 10 ** -0.666667, 10.0], rel=1e-4)
+    assert hpsearch.grid_side(16, 2) == 4 and hpsearch.grid_side(24, 2) == 4 and hpsearch.grid_side(25, 2) == 5
+    with pytest.raises(ValueError, match="needs a budget of at least 4"):
+        hpsearch.grid_side(3, 2)
+    with pytest.raises(ValueError, match="budget must be a positive int"):
+        hpsearch.grid_side(0, 2)
+
+
+def test_searches_spend_their_budget_and_report_the_best():
+    grid = hpsearch.grid_search(bump, SPACE, 20, seed=1)
+    assert len(grid) == 16 and len({p["lr"] for p in grid.params}) == 4  # only 4 distinct learning rates
+    rand = hpsearch.random_search(bump, SPACE, 16, seed=1)
+    assert len(rand) == 16 and len({p["lr"] for p in rand.params}) == 16
+    assert rand.best_score == max(rand.scores) and bump(rand.best_params, 0) == rand.best_score
+    assert np.all(np.diff(rand.best_so_far) >= 0)
+    assert rand.head(5).best_score == max(rand.scores[:5])
+
+
+def test_tpe_search_uses_optuna_and_its_sqlite_storage(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    result = hpsearch.tpe_search(bump, SPACE, 12, seed=0, storage=url, study_name="t")
+    assert len(result) == 12 and result.best_score > 0.8
+    import optuna
+
+    stored = optuna.load_study(study_name="t", storage=url)
+    assert len(stored.trials) == 12 and stored.best_value == pytest.approx(result.best_score)
+    again = hpsearch.tpe_search(bump, SPACE, 12, seed=0)
+    assert again.params == result.params  # seeded sampler: the same trials
+
+
+def test_compare_searches_and_its_widget(monkeypatch):
+    calls = []
+    counted = lambda p, s: calls.append(1) or bump(p, s)  # noqa: E731
+    comparison = hpsearch.compare_searches(counted, SPACE, seeds=[0, 1], max_budget=9, progress=False)
+    assert len(calls) < 2 * (4 + 9 + 9 + 9)  # the corners shared by both grids are trained once
+    assert comparison.result("grid", 1, 8).method == "grid" and len(comparison.result("grid", 1, 8)) == 4
+    assert comparison.best_scores("random", 9).shape == (2,)
+    with pytest.raises(ValueError, match="unknown method 'bayes'"):
+        comparison.result("bayes", 0, 4)
+    with pytest.raises(ValueError, match="seed 7 was not run"):
+        comparison.result("grid", 7, 4)
+    with pytest.raises(ValueError, match="exceeds the comparison's max_budget 9"):
+        comparison.result("random", 0, 16)
+
+    from dlcourse import widgets
+
+    class Handle:
+        def __init__(self, obj):
+            self.shown = [obj]
+
+        def update(self, obj):
+            self.shown.append(obj)
+
+    shown = []
+    monkeypatch.setattr(widgets, "display", lambda obj, display_id=False, raw=False:
+                        shown.append(obj) or (Handle(obj) if display_id else None))
+    handle, box = hpsearch.search_widget(comparison, method="tpe", budget=9, seed=1)
+    fig = handle.shown[0]
+    assert "budget of 9" in fig._suptitle.get_text()
+    box.children[0].value = "grid"
+    box.children[1].value = 4
+    assert len(handle.shown) == 3 and "budget of 4" in handle.shown[-1]._suptitle.get_text()
+    assert "grid search, seed 1: 4 trials" in [ax.get_title() for ax in handle.shown[-1].axes]
+
+
+def test_digits_objective_trains_a_real_model():
+    objective = hpsearch.digits_objective(num_epochs=2)
+    good = objective({"lr": 0.5, "weight_decay": 1e-5}, 0)
+    bad = objective({"lr": 1e-4, "weight_decay": 1e-5}, 0)
+    assert good > 0.85 and bad < 0.5
+    with pytest.raises(ValueError, match="takes lr and optionally weight_decay"):
+        objective({"lr": 0.1, "dropout": 0.5}, 0)
