@@ -54,3 +54,12 @@ def test_bad_arguments_are_clear(tmp_path):
         grade.grade(LAB, tmp_path, tmp_path / "out")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         grade.grade(LAB, tmp_path / "missing", tmp_path / "out")
+
+
+@pytest.mark.parametrize("lab", ["lab02_attention", "lab03_methodology"])
+def test_every_other_lab_grades_solved_partial_and_blank_submissions(lab, tmp_path):
+    expected = build(lab, tmp_path / "submissions", ["solved", "partial2", "blank"])
+    results = grade.grade(lab, tmp_path / "submissions", tmp_path / "grades", jobs=2, timeout=180,
+                          cell_timeout=90, memory_mb=4096)
+    assert {r.student: sum(r.scores.values()) for r in results} == expected
+    assert all(r.status == "completed" for r in results)
