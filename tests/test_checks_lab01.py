@@ -9,6 +9,7 @@ import torch
 from dlcourse import labs
 from dlcourse.checks import CheckFailed
 from dlcourse.checks import lab01 as checks
+from labtest import feedback, solution_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,12 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def solution():
     """The functions defined by the solution notebook's code cells (checks and slow cells skipped)."""
-    nb = nbformat.read(ROOT / "solutions" / "lab01_backprop.ipynb", as_version=4)
-    namespace: dict = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and (cell.source.startswith(("def ", "import", "from", "# BEGIN"))):
-            exec(cell.source, namespace)
-    return namespace
+    return solution_namespace("lab01_backprop", ("def ", "import", "from", "# BEGIN"))
 
 
 def test_solutions_pass_every_check(solution, capsys):
@@ -40,12 +36,6 @@ def test_every_exercise_has_a_check_and_a_solution_region(solution):
     for names, _ in checks.CHECKS.values():
         for name in (names if isinstance(names, tuple) else (names,)):
             assert name in solution
-
-
-def feedback(check, fn):
-    with pytest.raises(CheckFailed) as err:
-        check(fn)
-    return str(err.value)
 
 
 def test_forward_feedback(solution):

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from dlcourse import labs
-from dlcourse.checks import CheckFailed
 from dlcourse.checks import lab02 as checks
+from labtest import feedback, solution_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "solutions" / "lab02_attention.ipynb"
@@ -19,18 +19,7 @@ NOTEBOOK = ROOT / "solutions" / "lab02_attention.ipynb"
 @pytest.fixture(scope="module")
 def solution():
     """The functions and answers defined by the solution notebook (checks and experiments skipped)."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    namespace: dict = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.source.startswith(("def ", "import", "from", "# BEGIN", "alignment =")):
-            exec(cell.source, namespace)
-    return namespace
-
-
-def feedback(check, *args):
-    with pytest.raises(CheckFailed) as err:
-        check(*args)
-    return str(err.value)
+    return solution_namespace("lab02_attention", ("def ", "import", "from", "# BEGIN", "alignment ="))
 
 
 def test_solutions_pass_every_check(solution, capsys):

@@ -1,38 +1,21 @@
 """Lab 3's checks accept the solutions and give specific feedback on typical mistakes."""
 
-import copy
 import math
 from dataclasses import replace
-from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 
-from dlcourse.checks import CheckFailed
 from dlcourse.checks import lab03 as checks
 from dlcourse.recipe import PATHOLOGIES, mystery_answers
-
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "solutions" / "lab03_methodology.ipynb"
+from labtest import feedback, solution_namespace
 
 
 @pytest.fixture(scope="module")
 def solution():
     """The functions, class and answers the solution notebook defines (experiments skipped)."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    namespace: dict = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.source.startswith(("def log_uniform", "def lr_range_test", "class ",
-                                                                "import", "from", "# BEGIN", "broken =")):
-            exec(cell.source, namespace)
-    return namespace
-
-
-def feedback(check, *args):
-    with pytest.raises(CheckFailed) as err:
-        check(*args)
-    return str(err.value)
+    return solution_namespace("lab03_methodology", ("def log_uniform", "def lr_range_test", "class ", "import",
+                                                    "from", "# BEGIN", "broken ="))
 
 
 def test_solutions_pass_every_check(solution, capsys):
