@@ -141,10 +141,19 @@ def digits_split(test_size: float = 0.2, seed: int = 0, dtype=torch.float32):
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=y)
+    X_train, X_test = standardise(X_train, X_test, dtype=dtype)
+    return X_train, X_test, labels(y_train), labels(y_test)
+
+
+def standardise(X_train: np.ndarray, *others: np.ndarray, dtype=torch.float32) -> list[torch.Tensor]:
+    """``X_train`` and each of ``others`` as tensors, standardised per column with ``X_train``'s statistics."""
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
     # A few border pixels are blank in every training image: leave them unscaled, otherwise
     # a test image with ink there would be divided by ~0.
     std = np.where(std > 0, std, 1.0)
-    to_x = lambda a: torch.tensor((a - mean) / std, dtype=dtype)  # noqa: E731
-    to_y = lambda a: torch.tensor(np.asarray(a), dtype=torch.long)  # noqa: E731
-    return to_x(X_train), to_x(X_test), to_y(y_train), to_y(y_test)
+    return [torch.tensor((a - mean) / std, dtype=dtype) for a in (X_train, *others)]
+
+
+def labels(y) -> torch.Tensor:
+    """Class labels as a long tensor."""
+    return torch.tensor(np.asarray(y), dtype=torch.long)

@@ -29,6 +29,8 @@ def digits_data(val_size: float = 0.2, test_size: float = 0.2, seed: int = 0) ->
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    from .data import labels, standardise
+
     for name, value in (("val_size", val_size), ("test_size", test_size)):
         if not 0.0 < value < 1.0:
             raise ValueError(f"{name} must be a fraction in (0, 1), got {value!r}")
@@ -38,11 +40,8 @@ def digits_data(val_size: float = 0.2, test_size: float = 0.2, seed: int = 0) ->
     X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
     X_train, X_val, y_train, y_val = train_test_split(
         X_rest, y_rest, test_size=val_size / (1.0 - test_size), random_state=seed, stratify=y_rest)
-    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)  # pixels blank in every training image stay unscaled
-    to_x = lambda a: torch.tensor((a - mean) / std, dtype=torch.float32)  # noqa: E731
-    to_y = lambda a: torch.tensor(np.asarray(a), dtype=torch.long)  # noqa: E731
-    return Data(to_x(X_train), to_y(y_train), to_x(X_val), to_y(y_val), to_x(X_test), to_y(y_test))
+    X_train, X_val, X_test = standardise(X_train, X_val, X_test)
+    return Data(X_train, labels(y_train), X_val, labels(y_val), X_test, labels(y_test))
 
 
 @dataclass(frozen=True)
