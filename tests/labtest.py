@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.checks import CheckFailed
+from dlcourse.course.checks import CheckFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 

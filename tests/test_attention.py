@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dlcourse import attention, widgets
+from dlcourse import widgets
+from dlcourse.topics import attention_maps as attention
 
 
 def example(T_out=3, T_in=4, seed=0):

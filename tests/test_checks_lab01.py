@@ -6,9 +6,9 @@ import nbformat
 import pytest
 import torch
 
-from dlcourse import labs
-from dlcourse.checks import CheckFailed
-from dlcourse.checks import lab01 as checks
+from dlcourse.course import labs
+from dlcourse.course.checks import CheckFailed
+from dlcourse.course.checks import deep_networks as checks
 from labtest import feedback, solution_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def solution():
     """The functions defined by the solution notebook's code cells (checks and slow cells skipped)."""
-    return solution_namespace("lab01_backprop", ("def ", "import", "from", "# BEGIN"))
+    return solution_namespace("lab01_deep_networks", ("def ", "import", "from", "# BEGIN"))
 
 
 def test_solutions_pass_every_check(solution, capsys):
@@ -30,7 +30,7 @@ def test_solutions_pass_every_check(solution, capsys):
 
 
 def test_every_exercise_has_a_check_and_a_solution_region(solution):
-    nb = nbformat.read(ROOT / "solutions" / "lab01_backprop.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "solutions" / "lab01_deep_networks.ipynb", as_version=4)
     regions = [r for c in nb.cells if c.cell_type == "code" for r in labs.solution_regions(c.source)]
     assert len(regions) == len(checks.CHECKS) >= 4
     for names, _ in checks.CHECKS.values():

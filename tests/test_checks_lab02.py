@@ -8,18 +8,22 @@ import pytest
 import torch
 from torch import nn
 
-from dlcourse import labs
-from dlcourse.checks import lab02 as checks
+from dlcourse.course import labs
+from dlcourse.course.checks import rnn_attention as checks
+from dlcourse.data.dates import MONTHS
+from dlcourse.data.synthetic import adding_problem
+from dlcourse.models.rnn import AddingRNN
+from dlcourse.topics import attention_maps
 from labtest import feedback, solution_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "solutions" / "lab02_attention.ipynb"
+NOTEBOOK = ROOT / "solutions" / "lab02_rnn_attention.ipynb"
 
 
 @pytest.fixture(scope="module")
 def solution():
     """The functions and answers defined by the solution notebook (checks and experiments skipped)."""
-    return solution_namespace("lab02_attention", ("def ", "import", "from", "# BEGIN", "alignment ="))
+    return solution_namespace("lab02_rnn_attention", ("def ", "import", "from", "# BEGIN", "alignment ="))
 
 
 def test_solutions_pass_every_check(solution, capsys):
@@ -200,24 +204,24 @@ def test_attention_reading_feedback():
 
 
 def test_date_attention_is_a_valid_deterministic_map():
-    a = checks.date_attention("March 3, 2021")
+    a = attention_maps.date_attention("March 3, 2021")
     assert a.weights.shape == (10, 13) and "".join(a.output) == "2021-03-03"
     assert np.allclose(a.weights.sum(axis=1), 1)
-    assert np.array_equal(a.weights, checks.date_attention("March 3, 2021").weights)
+    assert np.array_equal(a.weights, attention_maps.date_attention("March 3, 2021").weights)
     assert list(a.weights.argmax(axis=1)[[0, 1, 2, 3, 5, 6, 8, 9]]) == [9, 10, 11, 12, 0, 2, 7, 6]
-    two_digit = checks.date_attention("May 17, 1999")
+    two_digit = attention_maps.date_attention("May 17, 1999")
     assert list(two_digit.weights.argmax(axis=1)[[6, 8, 9]]) == [2, 4, 5]  # 'y' of May; '1' then '7'
-    numbered = checks.date_attention("March 3, 2021", numbered=True)
+    numbered = attention_maps.date_attention("March 3, 2021", numbered=True)
     assert numbered.source[2] == "2 'r'" and numbered.output[6] == "6 '3'"
     for bad in ["2021-03-03", "Mar 3, 2021", "March 32, 2021", 20210303]:
         with pytest.raises(ValueError, match="dates like"):
-            checks.date_attention(bad)
+            attention_maps.date_attention(bad)
 
 
 def test_every_month_has_a_telling_letter():
-    prefixes = {m[:checks._telling_letter(m) + 1] for m in checks.MONTHS}
+    prefixes = {m[:attention_maps._telling_letter(m) + 1] for m in MONTHS}
     assert len(prefixes) == 12
-    assert checks._telling_letter("March") == 2 and checks._telling_letter("November") == 0
+    assert attention_maps._telling_letter("March") == 2 and attention_maps._telling_letter("November") == 0
 
 
 # Exercise 5 -----------------------------------------------------------------------------
@@ -256,10 +260,10 @@ def test_train_step_feedback(solution):
 
 
 def test_adding_problem_and_model():
-    X, y = checks.adding_problem(5, 12, torch.Generator().manual_seed(0))
+    X, y = adding_problem(5, 12, torch.Generator().manual_seed(0))
     assert X.shape == (5, 12, 2) and y.shape == (5,)
     assert torch.equal(X[..., 1].sum(dim=1), torch.full((5,), 2.0))
     assert torch.allclose(y, (X[..., 0] * X[..., 1]).sum(dim=1)) and ((0 <= y) & (y < 2)).all()
-    assert checks.AddingRNN(8)(X).shape == (5,)
+    assert AddingRNN(8)(X).shape == (5,)
     with pytest.raises(ValueError, match="T >= 2"):
-        checks.adding_problem(5, 1)
+        adding_problem(5, 1)

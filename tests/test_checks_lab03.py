@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from dlcourse.checks import lab03 as checks
-from dlcourse.recipe import PATHOLOGIES, mystery_answers
+from dlcourse.course.checks import methodology as checks
+from dlcourse.topics.recipe import PATHOLOGIES, mystery_answers
 from labtest import feedback, solution_namespace
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from dlcourse import data
+from dlcourse.data import digits
 
 KEY = "timemachine/timemachine.txt"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -108,14 +109,14 @@ def test_cache_dir_honours_the_variable(tmp_path, monkeypatch):
 
 
 def test_digits_split_is_standardised_and_stratified():
-    X_train, X_test, y_train, y_test = data.digits_split()
+    X_train, X_test, y_train, y_test = digits.digits_split()
     assert X_train.shape == (1437, 64) and X_test.shape == (360, 64) and y_train.dtype == torch.long
     assert X_train.mean().abs() < 1e-3 and torch.bincount(y_test).min() >= 35
     assert X_test.abs().max() < 100, "a pixel constant in training must not blow up on test images"
-    again = data.digits_split()
+    again = digits.digits_split()
     assert torch.equal(again[0], X_train)
     with pytest.raises(ValueError, match="fraction"):
-        data.digits_split(test_size=1.5)
+        digits.digits_split(test_size=1.5)
 
 
 def test_conftest_points_tests_at_the_local_mirror():

@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from dlcourse import dates
+from dlcourse.data import dates
 
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december"]

@@ -4,10 +4,10 @@ import csv
 
 import pytest
 
-from dlcourse import grade
+from dlcourse.course import grade
 from submissions import build
 
-LAB = "lab01_backprop"
+LAB = "lab01_deep_networks"
 KINDS = ["solved", "blank", "partial2", "tampered", "loop", "slowcell", "crash", "memory", "chatty", "malformed"]
 
 
@@ -48,7 +48,7 @@ def test_score_table_and_summary(graded):
 
 
 def test_bad_arguments_are_clear(tmp_path):
-    with pytest.raises(ValueError, match="unknown lab 'lab99'.*lab01_backprop"):
+    with pytest.raises(ValueError, match="unknown lab 'lab99'.*lab01_deep_networks"):
         grade.grade("lab99", tmp_path, tmp_path / "out")
     with pytest.raises(FileNotFoundError, match="no submitted notebooks"):
         grade.grade(LAB, tmp_path, tmp_path / "out")
@@ -56,7 +56,7 @@ def test_bad_arguments_are_clear(tmp_path):
         grade.grade(LAB, tmp_path / "missing", tmp_path / "out")
 
 
-@pytest.mark.parametrize("lab", ["lab02_attention", "lab03_methodology"])
+@pytest.mark.parametrize("lab", ["lab02_rnn_attention", "lab03_methodology"])
 def test_every_other_lab_grades_solved_partial_and_blank_submissions(lab, tmp_path):
     expected = build(lab, tmp_path / "submissions", ["solved", "partial2", "blank"])
     results = grade.grade(lab, tmp_path / "submissions", tmp_path / "grades", jobs=2, timeout=180,

@@ -1,4 +1,4 @@
-"""Unit tests for dlcourse.gradflow (chapter 1, section 3)."""
+"""Unit tests for dlcourse.topics.gradflow (chapter 1, section 3)."""
 
 import math
 
@@ -12,8 +12,9 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
-from dlcourse import gradflow, widgets  # noqa: E402
-from dlcourse.gradflow import (  # noqa: E402
+from dlcourse import widgets  # noqa: E402
+from dlcourse.topics import gradflow  # noqa: E402
+from dlcourse.topics.gradflow import (  # noqa: E402
     DeepMLP, GradientFlow, describe, gradient_flow, gradient_flow_widget, plot_gradient_flow,
     plot_gradient_flow_grid,
 )

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dlcourse import hpsearch
-from dlcourse.hpsearch import Param
+from dlcourse.topics import hpsearch
+from dlcourse.topics.hpsearch import Param
 
 SPACE = {"lr": Param(1e-4, 10.0), "weight_decay": Param(1e-6, 1e-1)}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse import nb as nbtools
+from dlcourse.course import nb as nbtools
 
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTED = sorted((ROOT / "chapters").rglob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))

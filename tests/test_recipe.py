@@ -4,12 +4,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from dlcourse import recipe
+from dlcourse.data import digits
+from dlcourse.topics import recipe
 
 
 @pytest.fixture(scope="module")
 def data():
-    return recipe.digits_data()
+    return digits.digits_data()
 
 
 def test_digits_data_is_a_stratified_three_way_split_standardised_on_train(data):
@@ -19,7 +20,7 @@ def test_digits_data_is_a_stratified_three_way_split_standardised_on_train(data)
     for y in (data.y_train, data.y_val, data.y_test):
         assert torch.bincount(y).min() >= len(y) // 10 - 3
     with pytest.raises(ValueError, match="must leave a training set"):
-        recipe.digits_data(val_size=0.5, test_size=0.5)
+        digits.digits_data(val_size=0.5, test_size=0.5)
 
 
 def test_config_rejects_bad_settings():
@@ -47,7 +48,7 @@ def test_train_run_is_deterministic_and_leaves_the_global_rng_alone(data):
 
 
 def test_train_run_needs_a_data_tuple_and_a_valid_subset(data):
-    with pytest.raises(TypeError, match="recipe.Data"):
+    with pytest.raises(TypeError, match="digits.Data"):
         recipe.train_run(recipe.HEALTHY, (data.X_train, data.y_train))
     with pytest.raises(ValueError, match="n_train must be between 1 and 1077"):
         recipe.train_run(replace(recipe.HEALTHY, n_train=5000), data)

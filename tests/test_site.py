@@ -45,9 +45,9 @@ def test_pages_load_nothing_from_the_network(site):
 
 
 def test_launch_and_download_buttons_point_at_the_repository(site):
-    page = (site / "labs" / "lab01_backprop.html").read_text(encoding="utf-8")
-    assert "colab.research.google.com/github/dl-applications/course/blob/main/labs/lab01_backprop.ipynb" in page
-    assert "mybinder.org" in page and "_sources/labs/lab01_backprop.ipynb" in page
+    page = (site / "labs" / "lab01_deep_networks.html").read_text(encoding="utf-8")
+    assert "colab.research.google.com/github/dl-applications/course/blob/main/labs/lab01_deep_networks.ipynb" in page
+    assert "mybinder.org" in page and "_sources/labs/lab01_deep_networks.ipynb" in page
 
 
 def _browser():

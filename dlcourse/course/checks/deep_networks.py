@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...topics.gradflow import RECIPE, train_recipe
 from . import CheckFailed, call, close, expect_tensor, passed
 
 sigmoid, relu, tanh = torch.sigmoid, torch.relu, torch.tanh
@@ -156,36 +157,9 @@ def check_sgd_step(sgd_step) -> None:
 
 DIAGNOSES = ("learning rate too large", "vanishing gradients", "overfitting", "labels shuffled")
 BROKEN = dict(depth=10, width=64, activation="sigmoid", init="small", residual=False, norm=False)
-RECIPE = dict(lr=0.1, steps=300, batch_size=64)
-
-
-def train_recipe(config: dict, X, y, X_test, y_test, seed: int = 0) -> tuple[float, float]:
-    """Train a DeepMLP built from ``config`` with the fixed SGD recipe; return (test accuracy, grad ratio)."""
-    from ..gradflow import DeepMLP
-
-    torch.manual_seed(seed)
-    model = DeepMLP(config["depth"], config["width"], config["activation"], init=config["init"],
-                    residual=config["residual"], norm=config["norm"])
-    loss = nn.functional.cross_entropy(model(X), y)
-    loss.backward()
-    grads = [lin.weight.grad.norm().item() for lin in model.linears]
-    ratio = grads[-1] / max(grads[0], 1e-300)
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"])
-    for _ in range(RECIPE["steps"]):
-        idx = torch.randint(len(X), (RECIPE["batch_size"],), generator=g)
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        acc = (model(X_test).argmax(1) == y_test).float().mean().item()
-    return acc, ratio
-
-
 def check_diagnosis(diagnosis, fix) -> None:
     """diagnosis: one of DIAGNOSES; fix: dict changing BROKEN so the same recipe trains it."""
-    from ..data import digits_split
+    from ...data.digits import digits_split
 
     if diagnosis not in DIAGNOSES:
         raise CheckFailed(f"diagnosis must be one of {DIAGNOSES}, got {diagnosis!r}")

@@ -4,44 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..data.digits import Data, digits_data
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-
-
-class Data(NamedTuple):
-    """Train, validation and test tensors: ``X_*`` (N, 64) standardised, ``y_*`` (N,)."""
-
-    X_train: torch.Tensor
-    y_train: torch.Tensor
-    X_val: torch.Tensor
-    y_val: torch.Tensor
-    X_test: torch.Tensor
-    y_test: torch.Tensor
-
-
-def digits_data(val_size: float = 0.2, test_size: float = 0.2, seed: int = 0) -> Data:
-    """scikit-learn's 8x8 digits in three stratified parts, standardised with training statistics only."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    from .data import labels, standardise
-
-    for name, value in (("val_size", val_size), ("test_size", test_size)):
-        if not 0.0 < value < 1.0:
-            raise ValueError(f"{name} must be a fraction in (0, 1), got {value!r}")
-    if val_size + test_size >= 1.0:
-        raise ValueError(f"val_size + test_size must leave a training set, got {val_size} + {test_size}")
-    X, y = load_digits(return_X_y=True)
-    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
-    X_train, X_val, y_train, y_val = train_test_split(
-        X_rest, y_rest, test_size=val_size / (1.0 - test_size), random_state=seed, stratify=y_rest)
-    X_train, X_val, X_test = standardise(X_train, X_val, X_test)
-    return Data(X_train, labels(y_train), X_val, labels(y_val), X_test, labels(y_test))
 
 
 @dataclass(frozen=True)
@@ -106,7 +76,7 @@ def train_run(config: RunConfig, data: Data, *, seed: int = 0,
     the epoch. A run whose loss stops being finite ends early with ``diverged`` set.
     """
     if not isinstance(data, Data):
-        raise TypeError(f"data must be a recipe.Data (see digits_data()), got {type(data).__name__}")
+        raise TypeError(f"data must be a dlcourse.data.digits.Data (see digits_data()), got {type(data).__name__}")
     X, y = data.X_train, data.y_train
     if config.n_train is not None:
         if not 1 <= config.n_train <= len(X):
@@ -204,7 +174,7 @@ def plot_learning_curves(history: dict, *, title: str = "", axes=None):
     """Two panels: minibatch and validation loss (with the learning rate), and accuracy per epoch."""
     import matplotlib.pyplot as plt
 
-    from .plot import PALETTE
+    from ..plot import PALETTE
 
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")

@@ -1,6 +1,6 @@
 """Runs one submission for ``dlcourse.grade``: its cells in order, then the course's checks.
 
-Started by the grader as ``python -m dlcourse.grade_runner LAB NOTEBOOK CELL_TIMEOUT FD``,
+Started by the grader as ``python -m dlcourse.course.runner LAB NOTEBOOK CELL_TIMEOUT FD``,
 with a memory limit. The student's output is discarded; results go to the grader on the
 pipe FD, each line tagged with a nonce read from standard input before any student code
 runs, so printed text cannot pass for a result.
@@ -23,7 +23,7 @@ def _protected_modules(check_module):
     import torch
     import torch.nn.functional
 
-    from dlcourse import checks
+    from dlcourse.course import checks
 
     return [checks, check_module, torch, torch.nn.functional, builtins]
 
@@ -37,7 +37,7 @@ def main(lab: str, path: str, cell_timeout: float, results_fd: int) -> None:
 
     import nbformat
 
-    from dlcourse.grade import checks_for, exercise_names
+    from dlcourse.course.grade import checks_for, exercise_names
 
     table = dict(checks_for(lab))  # bound now, before any student code runs
     check_module = sys.modules[next(iter(table.values()))[1].__module__]

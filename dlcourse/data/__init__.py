@@ -1,5 +1,8 @@
 """Datasets: a checksummed registry, a download cache and a local-mirror variable (chapter 1).
 
+One module per dataset or task sits beside this one (``digits``, ``dates``, ...); this one
+only finds files.
+
 Every file the course downloads is listed in ``registry.txt`` with its sha256. ``fetch``
 returns a verified local path:
 
@@ -20,9 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pooch
-import torch
 
 DATA_ENV = "DLCOURSE_DATA"
 CACHE_ENV = "DLCOURSE_CACHE"
@@ -125,35 +126,3 @@ def fetch(key: str, *, downloader=None) -> Path:
             f"Without a network, copy the file to <folder>/{key} and set ${DATA_ENV}=<folder>."
         ) from err
     return Path(fetched)
-
-
-def digits_split(test_size: float = 0.2, seed: int = 0, dtype=torch.float32):
-    """scikit-learn's bundled 8x8 digits, standardised with training statistics.
-
-    Returns ``X_train (N, 64), X_test, y_train (N,), y_test`` as tensors; the split is
-    stratified and fixed by ``seed``.
-    """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, random_state=seed, stratify=y)
-    X_train, X_test = standardise(X_train, X_test, dtype=dtype)
-    return X_train, X_test, labels(y_train), labels(y_test)
-
-
-def standardise(X_train: np.ndarray, *others: np.ndarray, dtype=torch.float32) -> list[torch.Tensor]:
-    """``X_train`` and each of ``others`` as tensors, standardised per column with ``X_train``'s statistics."""
-    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
-    # A few border pixels are blank in every training image: leave them unscaled, otherwise
-    # a test image with ink there would be divided by ~0.
-    std = np.where(std > 0, std, 1.0)
-    return [torch.tensor((a - mean) / std, dtype=dtype) for a in (X_train, *others)]
-
-
-def labels(y) -> torch.Tensor:
-    """Class labels as a long tensor."""
-    return torch.tensor(np.asarray(y), dtype=torch.long)

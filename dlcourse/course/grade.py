@@ -34,15 +34,15 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def checks_for(lab: str) -> dict:
     """The ``CHECKS`` table of a lab: exercise -> (name or names in the notebook, check function)."""
     stem = Path(lab).stem
-    module_name = stem.split("_")[0]
+    module_name = stem.split("_", 1)[-1]
     try:
-        module = importlib.import_module(f"dlcourse.checks.{module_name}")
+        module = importlib.import_module(f"dlcourse.course.checks.{module_name}")
     except ModuleNotFoundError:
         known = sorted(p.stem for p in (ROOT / "solutions").glob("lab*.ipynb"))
         raise ValueError(f"unknown lab {lab!r}: expected one of {', '.join(known)} "
@@ -86,7 +86,7 @@ def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read_end, 65536), b"")))
     reader.start()
-    cmd = [sys.executable, "-m", "dlcourse.grade_runner", lab, str(path.resolve()), str(cell_timeout), str(write_end)]
+    cmd = [sys.executable, "-m", "dlcourse.course.runner", lab, str(path.resolve()), str(cell_timeout), str(write_end)]
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 pass_fds=(write_end,), cwd=path.parent, preexec_fn=_limit_memory(memory_mb),

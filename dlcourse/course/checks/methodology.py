@@ -9,7 +9,8 @@ from dataclasses import fields, is_dataclass
 import torch
 from torch import nn
 
-from ..recipe import PATHOLOGIES, REMEDIES, RunConfig, digits_data, mystery_answers, train_run
+from ...data.digits import digits_data
+from ...topics.recipe import PATHOLOGIES, REMEDIES, RunConfig, mystery_answers, train_run
 from . import CheckFailed, call, close, passed
 
 # Exercise 1 -----------------------------------------------------------------------------

@@ -250,7 +250,7 @@ def plot_search_curves(comparison: SearchComparison, budget: int, *, ax=None, hi
     """Best-so-far score against trials for each method: median over seeds, min-max band."""
     import matplotlib.pyplot as plt
 
-    from .plot import PALETTE
+    from ..plot import PALETTE
 
     if ax is None:
         _, ax = plt.subplots()
@@ -325,7 +325,7 @@ def search_widget(comparison: SearchComparison, *, method: str = "random", budge
     """The search-curves widget: the default comparison as a normal output, then live controls."""
     import ipywidgets as w
 
-    from .widgets import interactive_figure
+    from ..widgets import interactive_figure
 
     seed = comparison.seeds[0] if seed is None else seed
     comparison.result(method, seed, budget)  # a clear error now rather than in the first redraw
@@ -345,7 +345,8 @@ def search_widget(comparison: SearchComparison, *, method: str = "random", budge
 def digits_objective(data=None, *, num_epochs: int = 5, batch_size: int = 64,
                      hidden: tuple[int, ...] = (64,), momentum: float = 0.0) -> Objective:
     """Validation accuracy of a digits MLP trained with SGD at the point's ``lr`` and ``weight_decay``."""
-    from .recipe import RunConfig, digits_data, train_run
+    from ..data.digits import digits_data
+    from .recipe import RunConfig, train_run
 
     data = digits_data() if data is None else data
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SETUP_CELL_ID = "colab-setup"
 SOURCE_ENV = "DLCOURSE_SOURCE"
 

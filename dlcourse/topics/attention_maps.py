@@ -8,12 +8,16 @@ them for speech frames and sentence pairs.
 
 from __future__ import annotations
 
+import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+from ..data.dates import MONTHS
 
 
 @dataclass
@@ -91,7 +95,7 @@ def plot_attention_step(example, step: int):
 
 def plot_attention_gallery(examples: Sequence, ncols: int = 2):
     """Small multiples: one heatmap per example."""
-    from .plot import subplots_grid
+    from ..plot import subplots_grid
 
     alignments = [_as_alignment(e) for e in examples]
     if not alignments:
@@ -113,7 +117,7 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
     """
     import ipywidgets as w
 
-    from .widgets import interactive_figure
+    from ..widgets import interactive_figure
 
     alignments = [_as_alignment(e) for e in examples]
     if not alignments:
@@ -143,3 +147,50 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
                             continuous_update=False),
     }
     return interactive_figure(draw, controls)
+
+
+# A hand-built example: the map of a date translator ------------------------------------
+
+DATE = re.compile(r"^(?P<month>[A-Z][a-z]+) (?P<day>\d{1,2}), (?P<year>\d{4})$")
+
+
+def _telling_letter(month: str) -> int:
+    """Index of the letter that tells ``month`` apart from every other month name."""
+    for k in range(1, len(month) + 1):
+        if sum(m.startswith(month[:k]) for m in MONTHS) == 1:
+            return k - 1
+    raise ValueError(month)
+
+
+def date_attention(text: str, numbered: bool = False):
+    """The attention map of a date translator, "March 3, 2021" -> "2021-03-03", built by rule.
+
+    Not a trained model: each output character's row peaks where the information it needs
+    sits in the input, plus a little fixed noise, so every reader sees the same map.
+    With ``numbered`` the tokens carry their positions ("2 'r'") for reading the map.
+    """
+    match = DATE.match(text) if isinstance(text, str) else None
+    if not match or match["month"] not in MONTHS or not 1 <= int(match["day"]) <= 31:
+        raise ValueError(f"date_attention reads dates like 'March 3, 2021' (full month name), got {text!r}")
+    month, day, year = MONTHS.index(match["month"]) + 1, match["day"], match["year"]
+    m0, d0, y0 = match.start("month"), match.start("day"), match.start("year")
+    d1 = match.end("day")
+    targets = [(y0 + k, 4.0) for k in range(4)]  # year digits: copied in order
+    targets += [(y0 + 3, 1.0)]  # '-': nothing to read, a flat row
+    targets += [(m0, 4.0), (m0 + _telling_letter(match["month"]), 4.0)]  # month: first letter, telling letter
+    targets += [(d0, 1.0)]
+    targets += [(d1 if len(day) == 1 else d0, 4.0), (d1 - 1, 4.0)]  # a one-digit day needs the character after it
+    rng = np.random.default_rng(zlib.crc32(text.encode()))
+    logits = 0.3 * rng.standard_normal((len(targets), len(text)))
+    for t, (j, sharpness) in enumerate(targets):
+        logits[t, j] += sharpness
+        logits[t, max(j - 1, 0):j + 2] += 0.35 * sharpness  # some spill onto the neighbours
+        logits[t, j] -= 0.35 * sharpness
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    source = [ch if ch != " " else "␣" for ch in text]
+    output = list(f"{year}-{month:02d}-{int(day):02d}")
+    if numbered:
+        source = [f"{j} '{ch}'" for j, ch in enumerate(source)]
+        output = [f"{t} '{ch}'" for t, ch in enumerate(output)]
+    return Alignment(source, output, weights, title=f"{text} → {year}-{month:02d}-{int(day):02d}")

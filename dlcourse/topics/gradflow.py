@@ -16,7 +16,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
-from .plot import PALETTE
+from ..plot import PALETTE
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 INITS = ("small", "glorot", "he")
@@ -206,7 +206,7 @@ def plot_gradient_flow(result: GradientFlow):
 
 def plot_gradient_flow_grid(results: list[GradientFlow], ncols: int = 3):
     """Small multiples: the per-layer gradient-norm bars of several configurations, shared y-axis."""
-    from .plot import subplots_grid
+    from ..plot import subplots_grid
 
     if not results:
         raise ValueError("plot_gradient_flow_grid needs at least one GradientFlow result")
@@ -231,7 +231,7 @@ def gradient_flow_widget(X: torch.Tensor, y: torch.Tensor, *, depth: int = 20,
     if not isinstance(depth, int) or not 2 <= depth <= 30:
         raise ValueError(f"depth must be an int from 2 to 30 (the slider's range), got {depth!r}")
 
-    from .widgets import interactive_figure
+    from ..widgets import interactive_figure
 
     def draw(depth, activation, init, residual, norm):
         return plot_gradient_flow(gradient_flow(X, y, depth=depth, activation=activation, init=init,
@@ -246,3 +246,29 @@ def gradient_flow_widget(X: torch.Tensor, y: torch.Tensor, *, depth: int = 20,
         "norm": w.Checkbox(value=norm, description="BatchNorm"),
     }
     return interactive_figure(draw, controls)
+
+
+# Lab 1's fixed training recipe: plain minibatch SGD, the same for every configuration.
+RECIPE = dict(lr=0.1, steps=300, batch_size=64)
+
+
+def train_recipe(config: dict, X, y, X_test, y_test, seed: int = 0) -> tuple[float, float]:
+    """Train a DeepMLP built from ``config`` with the fixed SGD recipe; return (test accuracy, grad ratio)."""
+    torch.manual_seed(seed)
+    model = DeepMLP(config["depth"], config["width"], config["activation"], init=config["init"],
+                    residual=config["residual"], norm=config["norm"])
+    loss = nn.functional.cross_entropy(model(X), y)
+    loss.backward()
+    grads = [lin.weight.grad.norm().item() for lin in model.linears]
+    ratio = grads[-1] / max(grads[0], 1e-300)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"])
+    for _ in range(RECIPE["steps"]):
+        idx = torch.randint(len(X), (RECIPE["batch_size"],), generator=g)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        acc = (model(X_test).argmax(1) == y_test).float().mean().item()
+    return acc, ratio

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     mk.add_argument("--solutions", type=Path, default=nb.ROOT / "solutions")
     mk.add_argument("--labs", type=Path, default=nb.ROOT / "labs")
     gr = sub.add_parser("grade", help="grade a folder of submitted notebooks for one lab")
-    gr.add_argument("lab", help="the lab's name, e.g. lab01_backprop")
+    gr.add_argument("lab", help="the lab's name, e.g. lab01_deep_networks")
     gr.add_argument("submissions", type=Path, help="folder of submitted .ipynb files, one per student")
     gr.add_argument("--out", type=Path, default=Path("grades"), help="where scores.csv and summary.md go")
     gr.add_argument("--timeout", type=float, default=300, help="seconds per submission (default 300)")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import re
-import zlib
 
 import numpy as np
 import torch
 from torch import nn
 
+from ...data.synthetic import adding_problem
+from ...models.rnn import AddingRNN
+from ...topics.attention_maps import date_attention
 from . import CheckFailed, call, close, expect_tensor, passed
 
 sigmoid, tanh = torch.sigmoid, torch.tanh
@@ -273,55 +274,6 @@ def check_additive_attention(additive_attention) -> None:
 
 # Exercise 4 -----------------------------------------------------------------------------
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
-DATE = re.compile(r"^(?P<month>[A-Z][a-z]+) (?P<day>\d{1,2}), (?P<year>\d{4})$")
-
-
-def _telling_letter(month: str) -> int:
-    """Index of the letter that tells ``month`` apart from every other month name."""
-    for k in range(1, len(month) + 1):
-        if sum(m.startswith(month[:k]) for m in MONTHS) == 1:
-            return k - 1
-    raise ValueError(month)
-
-
-def date_attention(text: str, numbered: bool = False):
-    """The attention map of a date translator, "March 3, 2021" -> "2021-03-03", built by rule.
-
-    Not a trained model: each output character's row peaks where the information it needs
-    sits in the input, plus a little fixed noise, so every reader sees the same map.
-    With ``numbered`` the tokens carry their positions ("2 'r'") for reading the map.
-    """
-    from ..attention import Alignment
-
-    match = DATE.match(text) if isinstance(text, str) else None
-    if not match or match["month"] not in MONTHS or not 1 <= int(match["day"]) <= 31:
-        raise ValueError(f"date_attention reads dates like 'March 3, 2021' (full month name), got {text!r}")
-    month, day, year = MONTHS.index(match["month"]) + 1, match["day"], match["year"]
-    m0, d0, y0 = match.start("month"), match.start("day"), match.start("year")
-    d1 = match.end("day")
-    targets = [(y0 + k, 4.0) for k in range(4)]  # year digits: copied in order
-    targets += [(y0 + 3, 1.0)]  # '-': nothing to read, a flat row
-    targets += [(m0, 4.0), (m0 + _telling_letter(match["month"]), 4.0)]  # month: first letter, telling letter
-    targets += [(d0, 1.0)]
-    targets += [(d1 if len(day) == 1 else d0, 4.0), (d1 - 1, 4.0)]  # a one-digit day needs the character after it
-    rng = np.random.default_rng(zlib.crc32(text.encode()))
-    logits = 0.3 * rng.standard_normal((len(targets), len(text)))
-    for t, (j, sharpness) in enumerate(targets):
-        logits[t, j] += sharpness
-        logits[t, max(j - 1, 0):j + 2] += 0.35 * sharpness  # some spill onto the neighbours
-        logits[t, j] -= 0.35 * sharpness
-    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
-    source = [ch if ch != " " else "␣" for ch in text]
-    output = list(f"{year}-{month:02d}-{int(day):02d}")
-    if numbered:
-        source = [f"{j} '{ch}'" for j, ch in enumerate(source)]
-        output = [f"{t} '{ch}'" for t, ch in enumerate(output)]
-    return Alignment(source, output, weights, title=f"{text} → {year}-{month:02d}-{int(day):02d}")
-
-
 QUESTION_DATE = "March 3, 2021"
 QUESTIONS = {"month_position": (6, "the second digit of the month"),
              "day_zero_position": (8, "the leading zero of the day")}
@@ -369,33 +321,6 @@ def check_attention_reading(month_position, day_zero_position) -> None:
 
 
 # Exercise 5 -----------------------------------------------------------------------------
-
-class AddingRNN(nn.Module):
-    """A vanilla tanh RNN for the adding problem: reads (value, marker) pairs, predicts a number."""
-
-    def __init__(self, hidden_size: int = 32):
-        super().__init__()
-        self.rnn = nn.RNN(2, hidden_size, batch_first=True)
-        self.out = nn.Linear(hidden_size, 1)
-        with torch.no_grad():  # an orthogonal recurrent matrix keeps the hidden state at the edge of exploding
-            nn.init.orthogonal_(self.rnn.weight_hh_l0)
-
-    def forward(self, X):  # X (B, T, 2) -> (B,)
-        H, _ = self.rnn(X)  # (B, T, hidden)
-        return self.out(H[:, -1]).squeeze(-1)
-
-
-def adding_problem(batch_size: int, T: int, generator: torch.Generator | None = None):
-    """X (B, T, 2): random values and a marker on two of them, one in each half; y (B,): their sum."""
-    if T < 2:
-        raise ValueError(f"the adding problem needs T >= 2 time steps, got {T}")
-    values = torch.rand(batch_size, T, generator=generator)
-    rows = torch.arange(batch_size)
-    marks = torch.zeros(batch_size, T)
-    marks[rows, torch.randint(0, T // 2, (batch_size,), generator=generator)] = 1
-    marks[rows, torch.randint(T // 2, T, (batch_size,), generator=generator)] = 1
-    return torch.stack([values, marks], dim=-1), (values * marks).sum(dim=1)
-
 
 def reference_train_step(model, X, y, optimizer, max_norm, *, clip: bool = True, zero_grad: bool = True,
                          reduction: str = "mean"):

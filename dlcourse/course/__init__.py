@@ -1,0 +1,1 @@
+"""Course tooling that chapters never import: notebook execution, the lab generator, checks and grading."""

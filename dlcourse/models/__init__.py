@@ -1,0 +1,1 @@
+"""Models that a second notebook or chapter reuses: MLPs, recurrent nets, encoder-decoders."""
