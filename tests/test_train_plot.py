@@ -44,7 +44,7 @@ def test_fit_rejects_bad_arguments():
     X, y = _blobs(8)
     with pytest.raises(ValueError, match="num_epochs must be a positive int"):
         fit(model, make_loader(X, y, 4), optimizer=torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=0)
-    with pytest.raises(ValueError, match="empty train_loader"):
+    with pytest.raises(ValueError, match="training iterable is empty"):
         fit(model, [], optimizer=torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=1, progress=False)
 
 
