@@ -52,3 +52,42 @@ def test_seed_everything_makes_draws_repeatable():
 def test_seed_everything_rejects_bad_seeds(bad, error):
     with pytest.raises(error, match="seed"):
         seed_everything(bad)
+
+
+def test_setup_seeds_picks_the_device_and_sets_one_cpu_thread(capsys):
+    import dlcourse
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        generator, device = dlcourse.setup(seed=3)
+        assert device.type == get_device().type and torch.get_num_threads() == 1
+        assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=torch.Generator().manual_seed(3)))
+        assert torch.equal(torch.rand(2), (torch.manual_seed(3), torch.rand(2))[1])  # the global RNG was seeded
+        assert "device: cpu, 1 CPU thread" in capsys.readouterr().out
+        torch.set_num_threads(2)
+        dlcourse.setup(seed=0, cpu_threads=None)
+        assert torch.get_num_threads() == 2  # None leaves PyTorch's own choice alone
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_setup_leaves_threads_alone_on_a_gpu(monkeypatch):
+    import dlcourse
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(dlcourse, "get_device", lambda prefer=None: torch.device("cuda"))
+    try:
+        torch.set_num_threads(2)
+        _, device = dlcourse.setup(seed=0)
+        assert device.type == "cuda" and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
+def test_setup_rejects_a_bad_thread_count(bad):
+    import dlcourse
+
+    with pytest.raises(ValueError, match="cpu_threads must be a positive int or None"):
+        dlcourse.setup(seed=0, cpu_threads=bad)

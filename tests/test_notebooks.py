@@ -52,7 +52,8 @@ def test_chapter_notebooks_follow_the_house_shape(path):
     if "ch00" not in str(path):
         assert any("## Exercises" in m for m in markdown) and any("{cite}" in m for m in markdown)
     code = [c for c in nb.cells if c.cell_type == "code"][1:]
-    assert "seed_everything(" in "".join(c.source for c in code[:2]) and "get_device()" in "".join(c.source for c in code[:2])
+    assert "generator, device = setup(seed=" in "".join(c.source for c in code[:2]), (
+        f"{ids(path)}: the second code cell should be the setup call `generator, device = setup(seed=0)`")
     for cell in code:
         assert len(cell.source.splitlines()) <= 30, f"a code cell of {ids(path)} is over 30 lines"
 
@@ -64,3 +65,42 @@ def test_toc_lists_every_page_and_nothing_missing():
         assert any((ROOT / f"{name}{ext}").is_file() for ext in (".md", ".ipynb")), f"_toc.yml lists missing {name}"
     for path in ALL:
         assert str(path.relative_to(ROOT).with_suffix("")) in listed, f"{ids(path)} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=ids)
+def test_the_thread_policy_is_set_only_by_setup(path):
+    source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    for call in ("set_num_threads(", "threadpool_limits("):
+        assert call not in source, f"{ids(path)} calls {call}...): the CPU-thread policy belongs to dlcourse.setup()"
+
+
+def _top_level_definitions(path):
+    """(kind, name, normalised AST) of each top-level class and function in a notebook's code cells."""
+    import ast
+
+    out = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code" or cell.get("id") == nbtools.SETUP_CELL_ID:
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.parse(source).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                body = node.body[1:] if (node.body and isinstance(node.body[0], ast.Expr)
+                                         and isinstance(node.body[0].value, ast.Constant)) else node.body
+                out.append((type(node).__name__, node.name, ast.dump(ast.Module(body=body, type_ignores=[]))))
+    return out
+
+
+def test_no_two_chapter_notebooks_define_the_same_model_or_function():
+    """Save on second use: a class (model) or a function body that a second notebook needs lives in the package."""
+    seen: dict = {}
+    for path in sorted((ROOT / "chapters").rglob("*.ipynb")):
+        for kind, name, body in _top_level_definitions(path):
+            for key in ((kind, name) if kind == "ClassDef" else None, ("body", body)):
+                if key is None:
+                    continue
+                first = seen.setdefault(key, path)
+                assert first == path, (
+                    f"{ids(path)} defines {name} again ({ids(first)} defines the same "
+                    f"{'class' if key[0] == 'ClassDef' else 'function'}): move it to dlcourse/models or dlcourse/data "
+                    "and import it (the first notebook may build it in view and assert it equals the package's)")
