@@ -48,9 +48,12 @@ TAMPER = '''import torch
 import dlcourse.course.checks as base
 import dlcourse.course.checks.deep_networks as lab
 def check_forward(*args, **kwargs): print("✔ Exercise 1")
+lab.check_forward.__code__ = check_forward.__code__
+object.__setattr__(lab.CHECKS["Exercise 1"], "check", check_forward)
 lab.check_forward = lab.check_deltas = lab.check_sgd_step = lab.check_adam_step = check_forward
 lab.CHECKS = {}
 base.close = lambda *a, **k: True
+base.diagnose.__code__ = (lambda *a, **k: None).__code__
 torch.allclose = lambda *a, **k: True
 print("00000000000000000000000000000000 {\\"exercise\\": \\"Exercise 1\\", \\"passed\\": true}")
 '''

@@ -1,4 +1,8 @@
-"""labs/ is generated from solutions/: up to date, free of solution code, every stub raises."""
+"""Every lab, driven by its CHECKS table: the solution passes, the stubs raise, each exercise is in place.
+
+Also: labs/ is generated from solutions/, up to date and free of solution code. A new lab needs
+no code here, only its entry in ``dlcourse.course.checks.LABS``.
+"""
 
 import re
 from pathlib import Path
@@ -7,10 +11,58 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from dlcourse.course import labs
+from dlcourse.course import checks, labs
+from labtest import solution_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+LABS = list(checks.LABS)
+
+
+def test_every_lab_is_registered_with_its_checks():
+    assert LABS == sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb")), (
+        "solutions/ and checks.LABS list different labs: register each lab in dlcourse/course/checks/__init__.py")
+    for lab in LABS:
+        table = checks.checks_for(lab)
+        assert list(table) == [f"Exercise {i}" for i in range(1, len(table) + 1)], f"{lab}: exercises 1, 2, ..."
+        assert all(isinstance(e, checks.Exercise) for e in table.values()), f"{lab}: CHECKS holds Exercise records"
+
+
+def test_an_unknown_lab_names_the_known_ones():
+    with pytest.raises(ValueError, match="unknown lab 'lab99'.*lab01_deep_networks.*lab03_methodology"):
+        checks.checks_for("lab99")
+
+
+def _code_cells(lab: str) -> list[str]:
+    nb = nbformat.read(ROOT / "solutions" / f"{lab}.ipynb", as_version=4)
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_exercise_has_its_region_and_then_its_check_cell(lab):
+    cells = _code_cells(lab)
+    hints = [[hint for hint, _ in labs.solution_regions(source)] for source in cells]
+    table = checks.checks_for(lab)
+    labels = {hint.split(":")[0] for cell in hints for hint in cell}
+    assert labels == set(table), f"{lab}: the regions' hints name {sorted(labels)}, CHECKS has {sorted(table)}"
+    for label, exercise in table.items():
+        last = max(i for i, cell in enumerate(hints) if any(h.startswith(f"{label}:") for h in cell))
+        call = f"{exercise.check.__name__}({', '.join(exercise.names)})"
+        assert last + 1 < len(cells) and call in cells[last + 1], (
+            f"{lab}: the code cell after {label}'s solution should call {call}")
+
+
+@pytest.fixture(scope="module", params=LABS)
+def solved(request):
+    return request.param, solution_namespace(request.param)
+
+
+def test_the_solution_passes_every_check(solved, capsys):
+    lab, namespace = solved
+    for label, exercise in checks.checks_for(lab).items():
+        missing = [n for n in exercise.names if n not in namespace]
+        assert not missing, f"{lab}: the solution never defines {missing} ({label})"
+        exercise.check(*(namespace[n] for n in exercise.names))
+    assert capsys.readouterr().out.count("✔") >= len(checks.checks_for(lab))
 
 
 def test_every_solution_has_a_lab_and_labs_are_up_to_date():
@@ -22,27 +74,26 @@ def test_every_solution_has_a_lab_and_labs_are_up_to_date():
             f"labs/{name} is not what the generator makes of solutions/{name}: run `dlcourse make-labs`")
 
 
-@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
-def test_labs_contain_no_solution_code(solution):
-    lab_text = (ROOT / "labs" / solution.name).read_text(encoding="utf-8")
+@pytest.mark.parametrize("lab", LABS)
+def test_labs_contain_no_solution_code(lab):
+    lab_text = (ROOT / "labs" / f"{lab}.ipynb").read_text(encoding="utf-8")
     assert "BEGIN SOLUTION" not in lab_text and "END SOLUTION" not in lab_text
     lab_sources = "\n".join(c.source for c in nbformat.reads(lab_text, as_version=4).cells)
-    nb = nbformat.read(solution, as_version=4)
-    regions = [code for c in nb.cells if c.cell_type == "code" for _, code in labs.solution_regions(c.source)]
-    assert regions, f"{solution.name} has no exercise"
+    regions = [code for source in _code_cells(lab) for _, code in labs.solution_regions(source)]
+    assert regions, f"{lab} has no exercise"
     for code in regions:
         for line in code.splitlines():
             line = line.strip()
             if len(line) >= 16 and not line.startswith("#"):
-                assert line not in lab_sources, f"solution line leaked into labs/{solution.name}: {line!r}"
+                assert line not in lab_sources, f"solution line leaked into labs/{lab}.ipynb: {line!r}"
 
 
-@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
-def test_every_stub_raises_its_not_implemented_error(solution):
-    lab = nbformat.read(ROOT / "labs" / solution.name, as_version=4)
-    NotebookClient(lab, timeout=300, kernel_name="python3", allow_errors=True,
+@pytest.mark.parametrize("lab", LABS)
+def test_every_stub_raises_its_not_implemented_error(lab):
+    nb = nbformat.read(ROOT / "labs" / f"{lab}.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(ROOT / "labs")}}).execute()
-    code = [c for c in lab.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
     exercises = [(i, c) for i, c in enumerate(code) if c.metadata.get("dlcourse", {}).get("exercise")]
     assert exercises
     for i, cell in exercises:

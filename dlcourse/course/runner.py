@@ -8,24 +8,44 @@ runs, so printed text cannot pass for a result.
 
 from __future__ import annotations
 
-import builtins
+import importlib
 import io
 import json
 import os
 import signal
 import sys
+from types import FunctionType, ModuleType
+
+from dlcourse.course.nb import SETUP_CELL_ID
+
+FROZEN_PACKAGE = "dlcourse.course.checks"
+"""The checks package and its modules (the lab's among them): put back whole before each check."""
+GUARDED_MODULES = ("builtins", "torch", "torch.nn.functional")
+"""What the checks call besides their own package: names student code rebinds are put back before
+each check, names it adds are kept (torch gains submodules lazily)."""
+
 
 class CellTimeout(BaseException):
     """Raised inside a cell that ran past its time limit."""
 
 
-def _protected_modules(check_module):
-    import torch
-    import torch.nn.functional
-
+def frozen_modules(lab: str) -> list[ModuleType]:
+    """The modules of ``FROZEN_PACKAGE`` once ``lab``'s check module is imported."""
     from dlcourse.course import checks
 
-    return [checks, check_module, torch, torch.nn.functional, builtins]
+    checks.lab_module(lab)
+    return [m for name, m in sorted(sys.modules.items())
+            if name == FROZEN_PACKAGE or name.startswith(FROZEN_PACKAGE + ".")]
+
+
+def _snapshot(modules: list[ModuleType], whole: bool) -> list:
+    """What ``restore`` puts back: each module's names, and the code of the functions they hold."""
+    saved = []
+    for module in modules:
+        names = dict(vars(module))
+        code = {f: (f.__code__, f.__defaults__, f.__kwdefaults__) for f in names.values() if isinstance(f, FunctionType)}
+        saved.append((module, names, code, whole))
+    return saved
 
 
 def main(lab: str, path: str, cell_timeout: float, results_fd: int) -> None:
@@ -37,29 +57,31 @@ def main(lab: str, path: str, cell_timeout: float, results_fd: int) -> None:
 
     import nbformat
 
-    from dlcourse.course.grade import checks_for, exercise_names
+    from dlcourse.course.checks import checks_for
 
-    table = dict(checks_for(lab))  # bound now, before any student code runs
-    check_module = sys.modules[next(iter(table.values()))[1].__module__]
-    protected = _protected_modules(check_module)
-    snapshots = [(m, dict(vars(m))) for m in protected]
-
-    check_modules = set(protected[:2])
+    # Bound now, before any student code runs: the names and the check of every exercise.
+    table = {label: (exercise.names, exercise.check) for label, exercise in checks_for(lab).items()}
+    snapshots = (_snapshot(frozen_modules(lab), whole=True)
+                 + _snapshot([importlib.import_module(name) for name in GUARDED_MODULES], whole=False))
 
     def restore() -> None:
         """Undo any change student code made to the checks, torch or builtins."""
-        for module, saved in snapshots:
+        for module, saved, code, whole in snapshots:
             current = vars(module)
-            if module in check_modules:  # torch gains submodules lazily: only the checks are frozen whole
+            if whole:
                 for name in [n for n in current if n not in saved]:
                     del current[name]
             for name, value in saved.items():
                 if current.get(name, None) is not value:
                     current[name] = value
+            for function, (body, defaults, kwdefaults) in code.items():
+                if function.__code__ is not body:
+                    function.__code__ = body
+                function.__defaults__, function.__kwdefaults__ = defaults, kwdefaults
 
     try:
         nb = nbformat.read(path, as_version=4)
-        cells = [c for c in nb.cells if c.cell_type == "code" and c.get("id") != "colab-setup"]
+        cells = [c for c in nb.cells if c.cell_type == "code" and c.get("id") != SETUP_CELL_ID]
     except Exception as err:  # not JSON, not a notebook, unreadable
         send({"status": f"not a valid notebook ({type(err).__name__})"})
         return
@@ -81,7 +103,6 @@ def main(lab: str, path: str, cell_timeout: float, results_fd: int) -> None:
     def check_ready() -> None:
         ns = shell.user_ns
         for exercise, (names, check) in table.items():
-            names = exercise_names(names)
             if not all(n in ns for n in names):
                 continue
             objects = tuple(ns[n] for n in names)

@@ -1,18 +1,99 @@
-"""Checks for the labs: each raises ``CheckFailed`` with specific feedback (introduced in lab 1).
+"""Checks for the labs: shared helpers, the mistake table and the registry of labs (lab 1).
 
-A lab's check cell calls ``check_<name>(student_object)``. The checks live here, not in
-the notebook, so that the same checks can grade a submitted notebook.
+A lab's check cell calls ``check_<name>(student_object)``. The checks live here, not in the
+notebook, so that the same checks grade a submitted notebook (``dlcourse grade``). Each lab
+has one module here, holding references and checks only, in one shape:
+
+* a reference implementation whose keywords build the typical wrong variants;
+* checks that raise ``CheckFailed`` with specific feedback and recognise typical mistakes
+  with a table of ``Mistake(variant, message)`` walked by ``diagnose``;
+* ``CHECKS``: exercise label -> ``Exercise(names, check)``.
+
+``LABS`` maps a lab's full name to its module; ``checks_for(lab)`` returns its ``CHECKS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import torch
+
+LABS = {  # lab (the notebook's name in solutions/ and labs/) -> its module in this package
+    "lab01_deep_networks": "deep_networks",
+    "lab02_rnn_attention": "rnn_attention",
+    "lab03_methodology": "methodology",
+}
 
 
 class CheckFailed(AssertionError):
     """The student's answer is wrong; the message says how."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One entry of a ``CHECKS`` table: the names a student defines, and the check called with them.
+
+    ``names`` is a tuple; one name may be given as a string: ``Exercise("forward", check_forward)``.
+    """
+
+    names: tuple[str, ...]
+    check: Callable[..., None]
+
+    def __post_init__(self):
+        names = (self.names,) if isinstance(self.names, str) else self.names
+        if not (isinstance(names, tuple) and names and all(isinstance(n, str) and n.isidentifier() for n in names)):
+            raise ValueError(f"Exercise names should be a name or a non-empty tuple of names the student "
+                             f"defines, e.g. 'forward' or ('diagnosis', 'fix'); got {self.names!r}")
+        if not callable(self.check):
+            raise TypeError(f"Exercise check should be a function, got {type(self.check).__name__}")
+        object.__setattr__(self, "names", names)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical wrong answer and the feedback for it.
+
+    ``variant`` recognises it: either the keyword arguments with which the check's reference
+    reproduces the wrong answer (a dict, passed to ``diagnose``'s ``matches``), or a predicate
+    called without arguments that is true when the answer shows the mistake.
+    """
+
+    variant: Mapping[str, Any] | Callable[[], bool]
+    message: str
+
+    def __post_init__(self):
+        if not (isinstance(self.variant, Mapping) or callable(self.variant)):
+            raise TypeError(f"Mistake variant should be a dict of reference keywords or a predicate, "
+                            f"got {type(self.variant).__name__}")
+        if not isinstance(self.message, str) or not self.message:
+            raise ValueError(f"Mistake message should be a non-empty string, got {self.message!r}")
+
+
+def diagnose(mistakes: Iterable[Mistake], matches: Callable[..., bool] | None = None, *,
+             otherwise: str | None = None) -> None:
+    """Raise ``CheckFailed`` with the message of the first mistake in ``mistakes`` the answer shows.
+
+    A mistake given by keywords fits when ``matches(**keywords)`` is true (the answer equals the
+    reference built with them); one given by a predicate fits when the predicate is true. The
+    table is walked in order, so put the more specific mistakes first. When none fits, raise
+    ``otherwise`` if given, or return so that the check can go on.
+    """
+    for mistake in mistakes:
+        if callable(mistake.variant):
+            fits = mistake.variant()
+        elif matches is None:
+            raise TypeError(f"diagnose needs `matches` for the keyword variant {dict(mistake.variant)}")
+        else:
+            fits = matches(**mistake.variant)
+        if fits:
+            raise CheckFailed(mistake.message)
+    if otherwise is not None:
+        raise CheckFailed(otherwise)
 
 
 def passed(message: str) -> None:
@@ -31,6 +112,27 @@ def call(fn: Callable, name: str, *args, **kwargs):
         raise CheckFailed(f"{name} raised {type(err).__name__}: {err}") from err
 
 
+def expect_raises(fn: Callable, name: str, args: tuple, why: str, error: type[Exception] = ValueError) -> None:
+    """``fn(*args)`` must raise ``error``; ``why`` says what the valid input is."""
+    try:
+        fn(*args)
+    except error:
+        return
+    except NotImplementedError:
+        raise
+    except Exception as err:
+        raise CheckFailed(f"{name}{args} raised {type(err).__name__}; raise a {error.__name__} that says what is "
+                          f"expected: {why}") from err
+    raise CheckFailed(f"{name}{args} returned instead of raising {error.__name__}: {why}")
+
+
+def expect_sequence(value, length: int, message: str) -> list:
+    """``value`` as a list if it is a list or tuple of ``length`` items; otherwise fail with ``message``."""
+    if not isinstance(value, (list, tuple)) or len(value) != length:
+        raise CheckFailed(message)
+    return list(value)
+
+
 def expect_tensor(value, shape: tuple, what: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise CheckFailed(f"{what} should be a torch.Tensor of shape {shape}, got {type(value).__name__}")
@@ -39,5 +141,43 @@ def expect_tensor(value, shape: tuple, what: str) -> torch.Tensor:
     return value
 
 
+def expect_unchanged(originals: Sequence[torch.Tensor], passed_in: Sequence[torch.Tensor], message: str) -> None:
+    """Fail with ``message`` if the student's function changed the tensors it was given."""
+    if any(not torch.equal(a, b) for a, b in zip(originals, passed_in)):
+        raise CheckFailed(message)
+
+
+def as_float(value, what: str) -> float:
+    """A number the student returned (a float, an int or a one-element tensor) as a float."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise CheckFailed(f"{what} should be a number (a float or a one-element tensor), got {type(value).__name__}")
+
+
 def close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-8) -> bool:
     return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=tol, atol=tol)
+
+
+def close_all(xs: Sequence[torch.Tensor], ys: Sequence[torch.Tensor], tol: float = 1e-8) -> bool:
+    """Two lists of tensors of the same length, pairwise ``close``."""
+    return len(xs) == len(ys) and all(close(x, y, tol) for x, y in zip(xs, ys))
+
+
+def isclose_all(xs: Sequence[float], ys: Sequence[float], rel_tol: float) -> bool:
+    """Two lists of numbers of the same length, pairwise ``math.isclose``."""
+    return len(xs) == len(ys) and all(math.isclose(x, y, rel_tol=rel_tol) for x, y in zip(xs, ys))
+
+
+def lab_module(lab: str) -> ModuleType:
+    """The check module of ``lab``, a full lab name such as ``lab01_deep_networks``."""
+    if lab not in LABS:
+        raise ValueError(f"unknown lab {lab!r}: expected one of {', '.join(LABS)} (a lab is registered in "
+                         "LABS in dlcourse/course/checks/__init__.py)")
+    return importlib.import_module(f"{__name__}.{LABS[lab]}")
+
+
+def checks_for(lab: str) -> dict[str, Exercise]:
+    """The ``CHECKS`` table of ``lab``: exercise label -> ``Exercise(names, check)``."""
+    return lab_module(lab).CHECKS

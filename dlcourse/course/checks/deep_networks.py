@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ...topics.gradflow import RECIPE, train_recipe
-from . import CheckFailed, call, close, expect_tensor, passed
+from . import (CheckFailed, Exercise, Mistake, call, close, close_all, diagnose, expect_sequence, expect_tensor,
+               expect_unchanged, passed)
 
 sigmoid, relu, tanh = torch.sigmoid, torch.relu, torch.tanh
 
@@ -23,8 +23,10 @@ def _net(sizes, seed):
     return Us, X, Y
 
 
-def reference_forward(Us, X, taus, *, bias_first=True, last_activation=True):
+def reference_forward(Us, X, taus, *, bias_first=True, last_activation=True, activation=None):
+    """Eq. 4.5; the keywords build the typical wrong variants (``activation``: one for every layer)."""
     Z = X
+    taus = [activation] * len(Us) if activation is not None else taus
     for l, (U, tau) in enumerate(zip(Us, taus), start=1):
         Zb = _with_bias(Z) if bias_first else torch.cat([Z, torch.ones(len(Z), 1, dtype=Z.dtype)], 1)
         S = Zb @ U.T
@@ -33,6 +35,15 @@ def reference_forward(Us, X, taus, *, bias_first=True, last_activation=True):
 
 
 # Exercise 1 -----------------------------------------------------------------------------
+
+FORWARD_MISTAKES = [
+    Mistake(dict(bias_first=False), "the bias is column 0 of each U^l (eq. 4.3 puts z_0 = 1 first): prepend the "
+                                    "column of ones, don't append it"),
+    Mistake(dict(last_activation=False), "the output layer applies its activation too: o = tau_L(U^L z^{L-1})"),
+    Mistake(dict(activation=sigmoid), "layer l must use its own activation taus[l-1]; you used the sigmoid "
+                                      "everywhere"),
+]
+
 
 def check_forward(forward) -> None:
     """forward(Us, X, taus) -> O (t, c), eq. 4.5 with the bias in column 0 of each U."""
@@ -43,23 +54,17 @@ def check_forward(forward) -> None:
         want = reference_forward(Us, X, taus)
         got = expect_tensor(call(forward, "forward", [U.clone() for U in Us], X.clone(), taus),
                             want.shape, f"forward(...) for layer sizes {sizes}")
-        if close(got, want):
-            continue
-        if close(got, reference_forward(Us, X, taus, bias_first=False)):
-            raise CheckFailed("the bias is column 0 of each U^l (eq. 4.3 puts z_0 = 1 first): prepend the "
-                              "column of ones, don't append it")
-        if close(got, reference_forward(Us, X, taus, last_activation=False)):
-            raise CheckFailed("the output layer applies its activation too: o = tau_L(U^L z^{L-1})")
-        if close(got, reference_forward(Us, X, [sigmoid] * len(Us))):
-            raise CheckFailed("layer l must use its own activation taus[l-1]; you used the sigmoid everywhere")
-        raise CheckFailed(f"forward(...) for layer sizes {sizes} is off by up to "
-                          f"{(got - want).abs().max().item():.3g}; compare one layer at a time with eq. 4.5")
+        if not close(got, want):
+            diagnose(FORWARD_MISTAKES, lambda **kw: close(got, reference_forward(Us, X, taus, **kw)),
+                     otherwise=f"forward(...) for layer sizes {sizes} is off by up to "
+                               f"{(got - want).abs().max().item():.3g}; compare one layer at a time with eq. 4.5")
     passed("Exercise 1: forward pass matches eq. 4.5 on three networks")
 
 
 # Exercise 2 -----------------------------------------------------------------------------
 
 def reference_deltas(Us, Zs, Y, *, sign=1.0, derivative=True):
+    """Eqs. 4.6 and 4.8 for sigmoid layers; the keywords build the typical wrong variants."""
     O = Zs[-1]
     d = (O * (1 - O) if derivative else 1.0) * (Y - O) * sign
     out = [d]
@@ -78,6 +83,12 @@ def _forward_cache(Us, X):
     return Ss, Zs
 
 
+DELTA_L_MISTAKES = [
+    Mistake(dict(sign=-1.0), "delta^L has the wrong sign: eq. 4.6 uses (y_k - o_k), not (o_k - y_k)"),
+    Mistake(dict(derivative=False), "delta^L is missing the factor tau'(s^L) = o (1 - o) of eq. 4.6"),
+]
+
+
 def check_deltas(deltas) -> None:
     """deltas(Us, Ss, Zs, Y) -> [delta^1, ..., delta^L], each (t, n_l), sigmoid layers."""
     for sizes, seed in [([5, 4, 3], 3), ([6, 8, 5, 4], 4)]:
@@ -86,26 +97,25 @@ def check_deltas(deltas) -> None:
         want = reference_deltas(Us, Zs, Y)
         got = call(deltas, "deltas", [U.clone() for U in Us], [None] + [S.clone() for S in Ss[1:]],
                    [Z.clone() for Z in Zs], Y.clone())
-        if not isinstance(got, (list, tuple)) or len(got) != len(Us):
-            raise CheckFailed(f"deltas should return a list of {len(Us)} tensors, delta^1 ... delta^L "
-                              f"(got {type(got).__name__}{'' if not hasattr(got, '__len__') else f' of length {len(got)}'})")
-        got = list(got)
-        if all(isinstance(g, torch.Tensor) for g in got) and [tuple(g.shape) for g in got][::-1] == [tuple(w.shape) for w in want] \
-                and len({tuple(w.shape) for w in want}) > 1:
-            raise CheckFailed("your list is in reverse order: return [delta^1, ..., delta^L], first layer first")
+        length = f" of length {len(got)}" if isinstance(got, (list, tuple)) else ""
+        got = expect_sequence(got, len(Us), f"deltas should return a list of {len(Us)} tensors, delta^1 ... "
+                                            f"delta^L (got {type(got).__name__}{length})")
+        shapes = [tuple(g.shape) if isinstance(g, torch.Tensor) else None for g in got]
+        diagnose([
+            Mistake(lambda: shapes[::-1] == [tuple(w.shape) for w in want] and len(set(shapes)) > 1,
+                    "your list is in reverse order: return [delta^1, ..., delta^L], first layer first"),
+            *(Mistake(lambda s=s, w=w: s is not None and len(s) == 2 and s[1] == w.shape[1] + 1,
+                      f"delta^{l} has one column too many: drop the bias column of U^{l + 1} (U[:, 1:]) in "
+                      "eq. 4.8; no error flows back into the constant 1")
+              for l, (s, w) in enumerate(zip(shapes, want), start=1)),
+        ])
         for l, (g, w) in enumerate(zip(got, want), start=1):
-            if isinstance(g, torch.Tensor) and g.ndim == 2 and g.shape[1] == w.shape[1] + 1:
-                raise CheckFailed(f"delta^{l} has one column too many: drop the bias column of U^{l + 1} "
-                                  "(U[:, 1:]) in eq. 4.8; no error flows back into the constant 1")
             expect_tensor(g, w.shape, f"delta^{l}")
-        if all(close(g, w) for g, w in zip(got, want)):
+        if close_all(got, want):
             continue
-        if close(got[-1], -want[-1]):
-            raise CheckFailed("delta^L has the wrong sign: eq. 4.6 uses (y_k - o_k), not (o_k - y_k)")
-        if close(got[-1], reference_deltas(Us, Zs, Y, derivative=False)[-1]):
-            raise CheckFailed("delta^L is missing the factor tau'(s^L) = o (1 - o) of eq. 4.6")
         if not close(got[-1], want[-1]):
-            raise CheckFailed("delta^L (eq. 4.6) is wrong; the hidden layers were not checked yet")
+            diagnose(DELTA_L_MISTAKES, lambda **kw: close(got[-1], reference_deltas(Us, Zs, Y, **kw)[-1]),
+                     otherwise="delta^L (eq. 4.6) is wrong; the hidden layers were not checked yet")
         bad = next(l for l, (g, w) in enumerate(zip(got, want), start=1) if not close(g, w))
         raise CheckFailed(f"delta^L is right but delta^{bad} is not: in eq. 4.8 multiply delta^{bad + 1} by "
                           f"U^{bad + 1} without its bias column, then by tau'(s^{bad}) = z (1 - z)")
@@ -114,12 +124,13 @@ def check_deltas(deltas) -> None:
 
 # Exercise 3 -----------------------------------------------------------------------------
 
-def reference_sgd_step(Us, X, Y, lr):
+def reference_sgd_step(Us, X, Y, lr, *, sign=1.0, mean=True):
+    """Algorithm 4-1, lines 4-22; ``sign=-1`` climbs the gradient, ``mean=False`` sums the batch's loss."""
     Us = [U.clone().requires_grad_() for U in Us]
     O = _forward_cache(Us, X)[1][-1]
-    J = 0.5 * ((Y - O) ** 2).sum() / len(X)
+    J = 0.5 * ((Y - O) ** 2).sum() / (len(X) if mean else 1)
     grads = torch.autograd.grad(J, Us)
-    return [(U - lr * g).detach() for U, g in zip(Us, grads)]
+    return [(U - sign * lr * g).detach() for U, g in zip(Us, grads)]
 
 
 def check_sgd_step(sgd_step) -> None:
@@ -128,29 +139,28 @@ def check_sgd_step(sgd_step) -> None:
     lr = 0.5
     originals = [U.clone() for U in Us]
     got = call(sgd_step, "sgd_step", Us, X, Y, lr)
-    if any(not torch.equal(U, V) for U, V in zip(Us, originals)):
-        raise CheckFailed("sgd_step changed the matrices passed in: return new matrices instead "
-                          "(U - lr * dU / t creates new tensors)")
+    expect_unchanged(originals, Us, "sgd_step changed the matrices passed in: return new matrices instead "
+                                    "(U - lr * dU / t creates new tensors)")
     want = reference_sgd_step(Us, X, Y, lr)
-    if not isinstance(got, (list, tuple)) or len(got) != len(want):
-        raise CheckFailed(f"sgd_step should return a list of {len(want)} matrices U^1 ... U^L")
+    got = expect_sequence(got, len(want), f"sgd_step should return a list of {len(want)} matrices U^1 ... U^L")
     for l, (g, w) in enumerate(zip(got, want), start=1):
         expect_tensor(g, w.shape, f"the new U^{l}")
     steps = [g - U for g, U in zip(got, Us)]
-    want_steps = [w - U for w, U in zip(want, Us)]
-    if all(close(s, w) for s, w in zip(steps, want_steps)):
-        passed("Exercise 3: one Algorithm 4-1 step matches gradient descent on the mean loss")
-        return
-    if all(close(s, -w) for s, w in zip(steps, want_steps)):
-        raise CheckFailed("you moved the weights up the gradient: line 22 subtracts rho * (1/t) * Delta U")
-    t = len(X)
-    if all(close(s, w * t) for s, w in zip(steps, want_steps)):
-        raise CheckFailed(f"your step is {t}x too large, a factor of the batch size t = {t}: divide the "
-                          "summed gradient by t (line 22)")
-    if all(close(s, w / lr) for s, w in zip(steps, want_steps)):
-        raise CheckFailed("your step ignores the learning rate rho (lr)")
-    raise CheckFailed("the new weights are wrong; check that dU^l = -delta^l^T [1, Z^{l-1}] is summed over "
-                      "the batch (eqs. 4.7 and 4.9) before the update")
+
+    def matches(**kw):  # compare the steps, not the new weights: a wrong step is small beside U
+        variant = reference_sgd_step(Us, X, Y, **{"lr": lr, **kw})
+        return close_all(steps, [w - U for w, U in zip(variant, Us)])
+
+    if not matches():
+        t = len(X)
+        diagnose([
+            Mistake(dict(sign=-1.0), "you moved the weights up the gradient: line 22 subtracts rho * (1/t) * Delta U"),
+            Mistake(dict(mean=False), f"your step is {t}x too large, a factor of the batch size t = {t}: divide the "
+                                      "summed gradient by t (line 22)"),
+            Mistake(dict(lr=1.0), "your step ignores the learning rate rho (lr)"),
+        ], matches, otherwise="the new weights are wrong; check that dU^l = -delta^l^T [1, Z^{l-1}] is summed over "
+                              "the batch (eqs. 4.7 and 4.9) before the update")
+    passed("Exercise 3: one Algorithm 4-1 step matches gradient descent on the mean loss")
 
 
 # Exercise 4 -----------------------------------------------------------------------------
@@ -188,7 +198,8 @@ def check_diagnosis(diagnosis, fix) -> None:
 
 # Exercise 5 -----------------------------------------------------------------------------
 
-def _adam_variant(p, grads, lr, betas, eps, *, bias_correction=True):
+def reference_adam(p, grads, lr, betas, eps, *, bias_correction=True):
+    """``p`` after one Adam step per gradient in ``grads``; the keyword builds the typical wrong variant."""
     p = p.clone()
     m, v = torch.zeros_like(p), torch.zeros_like(p)
     for t, g in enumerate(grads, start=1):
@@ -219,20 +230,20 @@ def check_adam_step(adam_step) -> None:
         p_ref.grad = 2 * (p_ref.detach() - target) * torch.arange(1, 6, dtype=torch.float64)
         opt.step()
         if not close(p, p_ref.detach(), 1e-10):
-            if close(p, _adam_variant(torch.zeros(5, dtype=torch.float64), grads, lr, betas, eps,
-                                      bias_correction=False), 1e-10):
-                raise CheckFailed(f"step {step} differs from torch.optim.Adam: you skipped the bias correction "
-                                  "m / (1 - beta1^t), v / (1 - beta2^t)")
-            raise CheckFailed(f"after step {step} your parameters differ from torch.optim.Adam by up to "
-                              f"{(p - p_ref.detach()).abs().max().item():.3g}"
-                              + (" (keep m, v and the step count t in `state` between calls)" if step > 1 else ""))
+            start = torch.zeros(5, dtype=torch.float64)
+            diagnose([Mistake(dict(bias_correction=False), f"step {step} differs from torch.optim.Adam: you skipped "
+                              "the bias correction m / (1 - beta1^t), v / (1 - beta2^t)")],
+                     lambda **kw: close(p, reference_adam(start, grads, lr, betas, eps, **kw), 1e-10),
+                     otherwise=f"after step {step} your parameters differ from torch.optim.Adam by up to "
+                               f"{(p - p_ref.detach()).abs().max().item():.3g}"
+                               + (" (keep m, v and the step count t in `state` between calls)" if step > 1 else ""))
     passed("Exercise 5: 20 steps of your Adam match torch.optim.Adam")
 
 
 CHECKS = {
-    "Exercise 1": ("forward", check_forward),
-    "Exercise 2": ("deltas", check_deltas),
-    "Exercise 3": ("sgd_step", check_sgd_step),
-    "Exercise 4": (("diagnosis", "fix"), check_diagnosis),
-    "Exercise 5": ("adam_step", check_adam_step),
+    "Exercise 1": Exercise("forward", check_forward),
+    "Exercise 2": Exercise("deltas", check_deltas),
+    "Exercise 3": Exercise("sgd_step", check_sgd_step),
+    "Exercise 4": Exercise(("diagnosis", "fix"), check_diagnosis),
+    "Exercise 5": Exercise("adam_step", check_adam_step),
 }

@@ -11,21 +11,9 @@ from torch import nn
 
 from ...data.digits import digits_data
 from ...topics.recipe import PATHOLOGIES, REMEDIES, RunConfig, mystery_answers, train_run
-from . import CheckFailed, call, close, passed
+from . import CheckFailed, Exercise, Mistake, call, close_all, diagnose, expect_raises, isclose_all, passed
 
 # Exercise 1 -----------------------------------------------------------------------------
-
-def _expect_raises_value_error(fn, name: str, *args) -> None:
-    try:
-        fn(*args)
-    except ValueError:
-        return
-    except NotImplementedError:
-        raise
-    except Exception as err:
-        raise CheckFailed(f"{name}{args} raised {type(err).__name__}; raise a ValueError that says what is "
-                          "expected (0 < low < high)") from err
-    raise CheckFailed(f"{name}{args} returned instead of raising ValueError: a log-uniform range needs 0 < low < high")
 
 
 def check_log_uniform(log_uniform) -> None:
@@ -42,13 +30,11 @@ def check_log_uniform(log_uniform) -> None:
     if values.min() < 1e-5 * (1 - 1e-9) or values.max() > 1e-1 * (1 + 1e-9):
         raise CheckFailed(f"samples fall outside [1e-5, 1e-1]: min {values.min():.3g}, max {values.max():.3g}")
     below = (values < 1e-3).double().mean().item()  # 1e-3 is the geometric midpoint
-    if below < 0.1:
-        raise CheckFailed(f"only {below:.1%} of your samples lie below 1e-3, the midpoint of the range in log "
-                          "scale; you sampled uniformly in the value. Draw u uniformly between log(low) and "
-                          "log(high), then return exp(u)")
     if abs(below - 0.5) > 0.04:
-        raise CheckFailed(f"{below:.1%} of your samples lie below 1e-3; a log-uniform sampler puts half of them "
-                          "there")
+        diagnose([Mistake(lambda: below < 0.1, f"only {below:.1%} of your samples lie below 1e-3, the midpoint of "
+                          "the range in log scale; you sampled uniformly in the value. Draw u uniformly between "
+                          "log(low) and log(high), then return exp(u)")],
+                 otherwise=f"{below:.1%} of your samples lie below 1e-3; a log-uniform sampler puts half of them there")
     again = call(log_uniform, "log_uniform", 1e-5, 1e-1, 4000, torch.Generator().manual_seed(0))
     other = call(log_uniform, "log_uniform", 1e-5, 1e-1, 4000, torch.Generator().manual_seed(1))
     if not torch.equal(torch.as_tensor(again).double(), values):
@@ -56,7 +42,8 @@ def check_log_uniform(log_uniform) -> None:
     if torch.equal(torch.as_tensor(other).double(), values):
         raise CheckFailed("different generator seeds gave the same samples: use the generator you are given")
     for bad in ((0.0, 1.0, 3), (1e-2, 1e-3, 3), (-1.0, 1.0, 3)):
-        _expect_raises_value_error(lambda *a: log_uniform(*a, torch.Generator()), "log_uniform", *bad)
+        expect_raises(lambda *a: log_uniform(*a, torch.Generator()), "log_uniform", bad,
+                      "a log-uniform range needs 0 < low < high")
     passed("log_uniform draws log-uniformly from its own generator and rejects bad ranges")
 
 
@@ -154,23 +141,15 @@ def check_lr_range_test(lr_range_test, suggest_lr) -> None:
     want_lrs, want_losses = ref()
     if len(lrs) != len(losses):
         raise CheckFailed(f"lrs has {len(lrs)} entries but losses {len(losses)}: record one of each per step")
-    if len(lrs) == len(want_lrs) and all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(lrs, want_lrs)) \
-            and all(math.isclose(a, b, rel_tol=1e-4) for a, b in zip(losses, want_losses)):
-        pass
-    else:
-        variants = {
-            "debias=False": ("the first losses are about 10x too small: divide the running average by "
-                             "1 - beta**(i + 1) to remove the bias towards its zero start"),
-            "early_stop=False": (f"you ran all {settings['num_steps']} steps; stop as soon as the smoothed loss "
-                                 "exceeds stop_factor times the best smoothed loss so far (or is not finite)"),
-            "geometric=False": ("your learning rates grow linearly; they should grow geometrically, "
-                                "lr_min * (lr_max / lr_min) ** (i / (num_steps - 1))"),
-        }
-        for variant, message in variants.items():
-            key, value = variant.split("=")
-            v_lrs, v_losses = ref(**{key: value == "True"})
-            if len(v_lrs) == len(lrs) and all(math.isclose(a, b, rel_tol=1e-4) for a, b in zip(losses, v_losses)):
-                raise CheckFailed(message)
+    if not (isclose_all(lrs, want_lrs, 1e-6) and isclose_all(losses, want_losses, 1e-4)):
+        diagnose([
+            Mistake(dict(debias=False), "the first losses are about 10x too small: divide the running average by "
+                                        "1 - beta**(i + 1) to remove the bias towards its zero start"),
+            Mistake(dict(early_stop=False), f"you ran all {settings['num_steps']} steps; stop as soon as the "
+                    "smoothed loss exceeds stop_factor times the best smoothed loss so far (or is not finite)"),
+            Mistake(dict(geometric=False), "your learning rates grow linearly; they should grow geometrically, "
+                                           "lr_min * (lr_max / lr_min) ** (i / (num_steps - 1))"),
+        ], lambda **kw: isclose_all(losses, ref(**kw)[1], 1e-4))
         if len(lrs) == 0:
             raise CheckFailed("lr_range_test returned no steps")
         if not math.isclose(lrs[0], settings["lr_min"], rel_tol=1e-6):
@@ -201,6 +180,28 @@ def _averaging_case(seed=0):
     return model, X, y
 
 
+def _polyak_mistakes(got, history, decay, step, model) -> list[Mistake]:
+    """The typical mistakes of an average ``got`` of the parameters in ``history``, after update ``step + 1``."""
+    def swapped():
+        average = [h.clone() for h in history[0]]
+        for h in history[1:]:
+            average = [(1 - decay) * a + decay * p for a, p in zip(average, h)]
+        return close_all(got, average, 1e-6)
+
+    return [
+        Mistake(swapped, "decay and 1 - decay are swapped: the average keeps `decay` of itself, "
+                         "avg = decay * avg + (1 - decay) * param"),
+        Mistake(lambda: step > 0 and close_all(got, [torch.stack(ps).mean(0) for ps in zip(*history)], 1e-6),
+                "you computed the equal-weight running mean (SWA); Polyak averaging here is the exponential moving "
+                "average avg = decay * avg + (1 - decay) * param"),
+        Mistake(lambda: step == 0, "after the first update the average should equal the model's weights: like "
+                "AveragedModel, copy the parameters on the first update instead of mixing them with the weights "
+                "you started from"),
+        Mistake(lambda: any(g is p for g, p in zip(got, model.parameters())),
+                "self.params holds the model's own tensors; keep detached copies (p.detach().clone())"),
+    ]
+
+
 def check_polyak_average(PolyakAverage) -> None:
     """Train a model, update the student's average and AveragedModel side by side, compare every step."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -223,26 +224,11 @@ def check_polyak_average(PolyakAverage) -> None:
         want = [p.detach() for p in theirs.module.parameters()]
         if len(got) != len(want) or not all(isinstance(g, torch.Tensor) for g in got):
             raise CheckFailed(f"self.params should be a list of {len(want)} tensors, one per model parameter")
-        if all(close(g, w, 1e-6) for g, w in zip(got, want)):
+        if close_all(got, want, 1e-6):
             continue
-        ema_wrong = [h.clone() for h in history[0]]
-        for h in history[1:]:
-            ema_wrong = [(1 - decay) * a + decay * p for a, p in zip(ema_wrong, h)]
-        mean = [torch.stack(ps).mean(0) for ps in zip(*history)]
-        if all(close(g, w, 1e-6) for g, w in zip(got, ema_wrong)):
-            raise CheckFailed("decay and 1 - decay are swapped: the average keeps `decay` of itself, "
-                              "avg = decay * avg + (1 - decay) * param")
-        if step > 0 and all(close(g, w, 1e-6) for g, w in zip(got, mean)):
-            raise CheckFailed("you computed the equal-weight running mean (SWA); Polyak averaging here is the "
-                              "exponential moving average avg = decay * avg + (1 - decay) * param")
-        if step == 0:
-            raise CheckFailed("after the first update the average should equal the model's weights: like "
-                              "AveragedModel, copy the parameters on the first update instead of mixing them "
-                              "with the weights you started from")
-        if any(g is p for g, p in zip(got, model.parameters())):
-            raise CheckFailed("self.params holds the model's own tensors; keep detached copies (p.detach().clone())")
         worst = max((g - w).abs().max().item() for g, w in zip(got, want))
-        raise CheckFailed(f"after update {step + 1} your average differs from AveragedModel's by up to {worst:.3g}")
+        diagnose(_polyak_mistakes(got, history, decay, step, model),
+                 otherwise=f"after update {step + 1} your average differs from AveragedModel's by up to {worst:.3g}")
     passed("PolyakAverage equals torch.optim.swa_utils.AveragedModel with get_ema_multi_avg_fn after 12 updates")
 
 
@@ -302,9 +288,9 @@ def check_fixed_schedule(fixed_config) -> None:
 
 
 CHECKS = {
-    "Exercise 1": (("log_uniform", "random_search"), check_random_search),
-    "Exercise 2": (("lr_range_test", "suggest_lr"), check_lr_range_test),
-    "Exercise 3": ("PolyakAverage", check_polyak_average),
-    "Exercise 4": ("diagnosis", check_diagnosis),
-    "Exercise 5": ("fixed_config", check_fixed_schedule),
+    "Exercise 1": Exercise(("log_uniform", "random_search"), check_random_search),
+    "Exercise 2": Exercise(("lr_range_test", "suggest_lr"), check_lr_range_test),
+    "Exercise 3": Exercise("PolyakAverage", check_polyak_average),
+    "Exercise 4": Exercise("diagnosis", check_diagnosis),
+    "Exercise 5": Exercise("fixed_config", check_fixed_schedule),
 }

@@ -1,41 +1,17 @@
-"""Lab 1's checks accept the solutions and give specific feedback on typical mistakes."""
+"""Lab 1's checks name the typical mistakes (tests/test_labs.py checks that the solutions pass)."""
 
-from pathlib import Path
-
-import nbformat
 import pytest
 import torch
 
-from dlcourse.course import labs
 from dlcourse.course.checks import CheckFailed
 from dlcourse.course.checks import deep_networks as checks
 from labtest import feedback, solution_namespace
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
 def solution():
-    """The functions defined by the solution notebook's code cells (checks and slow cells skipped)."""
-    return solution_namespace("lab01_deep_networks", ("def ", "import", "from", "# BEGIN"))
-
-
-def test_solutions_pass_every_check(solution, capsys):
-    checks.check_forward(solution["forward"])
-    checks.check_deltas(solution["deltas"])
-    checks.check_sgd_step(solution["sgd_step"])
-    checks.check_adam_step(solution["adam_step"])
-    out = capsys.readouterr().out
-    assert out.count("✔") == 4
-
-
-def test_every_exercise_has_a_check_and_a_solution_region(solution):
-    nb = nbformat.read(ROOT / "solutions" / "lab01_deep_networks.ipynb", as_version=4)
-    regions = [r for c in nb.cells if c.cell_type == "code" for r in labs.solution_regions(c.source)]
-    assert len(regions) == len(checks.CHECKS) >= 4
-    for names, _ in checks.CHECKS.values():
-        for name in (names if isinstance(names, tuple) else (names,)):
-            assert name in solution
+    """The names the solution notebook defines for its exercises."""
+    return solution_namespace("lab01_deep_networks")
 
 
 def test_forward_feedback(solution):
@@ -47,13 +23,6 @@ def test_forward_feedback(solution):
     assert "taus[l-1]" in feedback(checks.check_forward, lambda Us, X, taus: f(Us, X, [torch.sigmoid] * len(Us)))
     assert "should have shape" in feedback(checks.check_forward, lambda Us, X, taus: f(Us, X, taus)[:, :1])
     assert "raised ZeroDivisionError" in feedback(checks.check_forward, lambda Us, X, taus: 1 / 0)
-
-
-def test_not_implemented_propagates_so_students_see_the_hint():
-    def stub(*args):
-        raise NotImplementedError("Exercise 1: hint")
-    with pytest.raises(NotImplementedError, match="hint"):
-        checks.check_forward(stub)
 
 
 def test_deltas_feedback(solution):

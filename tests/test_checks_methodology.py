@@ -1,4 +1,4 @@
-"""Lab 3's checks accept the solutions and give specific feedback on typical mistakes."""
+"""Lab 3's checks name the typical mistakes (tests/test_labs.py checks that the solutions pass)."""
 
 import math
 from dataclasses import replace
@@ -13,18 +13,8 @@ from labtest import feedback, solution_namespace
 
 @pytest.fixture(scope="module")
 def solution():
-    """The functions, class and answers the solution notebook defines (experiments skipped)."""
-    return solution_namespace("lab03_methodology", ("def log_uniform", "def lr_range_test", "class ", "import",
-                                                    "from", "# BEGIN", "broken ="))
-
-
-def test_solutions_pass_every_check(solution, capsys):
-    checks.check_random_search(solution["log_uniform"], solution["random_search"])
-    checks.check_lr_range_test(solution["lr_range_test"], solution["suggest_lr"])
-    checks.check_polyak_average(solution["PolyakAverage"])
-    checks.check_diagnosis(solution["diagnosis"])
-    checks.check_fixed_schedule(solution["fixed_config"])
-    assert capsys.readouterr().out.count("✔") == 6
+    """The names the solution notebook defines for its exercises."""
+    return solution_namespace("lab03_methodology")
 
 
 def test_log_uniform_feedback(solution):
