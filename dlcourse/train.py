@@ -90,6 +90,36 @@ class TensorBatches:
             yield tuple(t[idx] for t in self.tensors)
 
 
+class RandomBatches:
+    """``num_batches`` minibatches drawn with replacement: indices ``torch.randint(N, (batch_size,))``.
+
+    For step-based training (``fit(..., num_epochs=1)``): iterating yields
+    ``tuple(t[idx] for t in tensors)``, one fresh ``idx`` from ``generator`` per batch.
+    """
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int, num_batches: int,
+                 generator: torch.Generator | None = None):
+        if not tensors:
+            raise ValueError("RandomBatches needs at least one tensor")
+        lengths = {len(t) for t in tensors}
+        if len(lengths) != 1 or 0 in lengths:
+            raise ValueError(f"all tensors must have the same, non-zero length (first axis), got {sorted(lengths)}")
+        _check_batch_size(batch_size)
+        if isinstance(num_batches, bool) or not isinstance(num_batches, int) or num_batches < 0:
+            raise ValueError(f"num_batches must be an int >= 0, got {num_batches!r}")
+        self.tensors, self.batch_size, self.num_batches = tensors, batch_size, num_batches
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        n, device = len(self.tensors[0]), self.tensors[0].device
+        for _ in range(self.num_batches):
+            idx = torch.randint(n, (self.batch_size,), generator=self.generator).to(device)
+            yield tuple(t[idx] for t in self.tensors)
+
+
 def _to(batch, device):
     if isinstance(batch, torch.Tensor):
         return batch.to(device)
@@ -137,7 +167,7 @@ def fit(model: nn.Module, batches: Iterable, *, optimizer: torch.optim.Optimizer
     else ``loss_fn(model(X), y)`` for a batch ``(X, y)``; zero the gradients, backward,
     clip to ``max_grad_norm`` if given, ``optimizer.step()``, ``scheduler.step()`` if given.
 
-    Logged: ``step_loss`` and ``step_lr`` per step (``step_grad_norm``, the norm before
+    Logged: ``step_loss`` and ``step_lr`` (the rate the step used) per step (``step_grad_norm``, the norm before
     clipping, when clipping); ``train_loss`` per epoch (mean minibatch loss, weighted by
     batch size), and ``val_loss``, ``val_acc`` with a ``val_loader`` (a classifier's).
 
@@ -172,10 +202,10 @@ def fit(model: nn.Module, batches: Iterable, *, optimizer: torch.optim.Optimizer
             if max_grad_norm is not None:
                 history.log(step_grad_norm=nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
             optimizer.step()
+            value, n = loss.item(), _batch_len(batch)
+            history.log(step_loss=value, step_lr=optimizer.param_groups[0]["lr"])  # the rate this step used
             if scheduler is not None:
                 scheduler.step()
-            value, n = loss.item(), _batch_len(batch)
-            history.log(step_loss=value, step_lr=optimizer.param_groups[0]["lr"])
             epoch_loss += value * n
             count += n
             step += 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlcourse.topics import hpsearch
+from dlcourse.topics import hpsearch, hpsearch_plots
 from dlcourse.topics.hpsearch import Param
 
 SPACE = {"lr": Param(1e-4, 10.0), "weight_decay": Param(1e-6, 1e-1)}
@@ -96,7 +96,7 @@ def test_compare_searches_and_its_widget(monkeypatch):
     shown = []
     monkeypatch.setattr(widgets, "display", lambda obj, display_id=False, raw=False:
                         shown.append(obj) or (Handle(obj) if display_id else None))
-    handle, box = hpsearch.search_widget(comparison, method="tpe", budget=9, seed=1)
+    handle, box = hpsearch_plots.search_widget(comparison, method="tpe", budget=9, seed=1)
     fig = handle.shown[0]
     assert "budget of 9" in fig._suptitle.get_text()
     box.children[0].value = "grid"
@@ -105,10 +105,23 @@ def test_compare_searches_and_its_widget(monkeypatch):
     assert "grid search, seed 1: 4 trials" in [ax.get_title() for ax in handle.shown[-1].axes]
 
 
-def test_digits_objective_trains_a_real_model():
-    objective = hpsearch.digits_objective(num_epochs=2)
-    good = objective({"lr": 0.5, "weight_decay": 1e-5}, 0)
-    bad = objective({"lr": 1e-4, "weight_decay": 1e-5}, 0)
-    assert good > 0.85 and bad < 0.5
-    with pytest.raises(ValueError, match="takes lr and optionally weight_decay"):
-        objective({"lr": 0.1, "dropout": 0.5}, 0)
+def test_digits_objective_is_reexported_from_the_recipe():
+    from dlcourse.topics import recipe
+
+    assert hpsearch.digits_objective is recipe.digits_objective
+
+
+def test_plots_draw_labelled_axes_and_reject_bad_input():
+    import matplotlib.pyplot as plt
+
+    comparison = hpsearch.compare_searches(bump, SPACE, seeds=[0], max_budget=4, progress=False)
+    fig = hpsearch_plots.plot_search_curves(comparison, 4)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "trials" and len(ax.get_legend().get_texts()) == 3
+    fig = hpsearch_plots.plot_search_scatter(comparison.result("random", 0, 4), SPACE)
+    assert "random search, seed 0: 4 trials" in [a.get_title() for a in fig.axes]
+    with pytest.raises(ValueError, match="at least two parameters"):
+        hpsearch_plots.plot_search_scatter(comparison.result("random", 0, 4), {"lr": SPACE["lr"]})
+    with pytest.raises(ValueError, match="exceeds the comparison's max_budget"):
+        hpsearch_plots.search_widget(comparison, budget=9)
+    plt.close("all")

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from dlcourse.data import digits
+from dlcourse.plot import plot_learning_curves
 from dlcourse.topics import recipe
+from dlcourse.train import History
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,33 @@ def test_train_run_needs_a_data_tuple_and_a_valid_subset(data):
 
 def test_a_diverging_run_stops_early(data):
     history = recipe.train_run(replace(recipe.HEALTHY, lr=1e4, momentum=0.0), data)
-    assert history["diverged"] and len(history["val_acc"]) < recipe.HEALTHY.num_epochs
+    assert history.diverged and len(history["val_acc"]) < recipe.HEALTHY.num_epochs
+    assert not math.isfinite(history["step_loss"][-1]) and len(history["lr"]) == len(history["val_acc"])
+
+
+def test_train_run_returns_one_history_with_both_training_losses(data):
+    config = replace(recipe.HEALTHY, num_epochs=3, decay_epochs=(1, 2), decay_factor=10.0)
+    history = recipe.train_run(config, data, seed=0)
+    assert isinstance(history, History) and not history.diverged
+    steps = math.ceil(1077 / 64)
+    assert len(history["step_loss"]) == len(history["step_lr"]) == 3 * steps
+    for key in ("train_loss", "train_eval_loss", "train_eval_acc", "val_loss", "val_acc", "lr"):
+        assert len(history[key]) == 3, key
+    # train_loss: fit's mean of the epoch's minibatch losses; train_eval_loss: the whole set after it
+    first = history["step_loss"][:steps]
+    assert history["train_loss"][0] != history["train_eval_loss"][0]
+    assert history["train_loss"][0] == pytest.approx(sum(first) / steps, rel=0.05)
+    # step decay at the start of epochs 2 and 3, seen by every step of the epoch
+    assert history["lr"] == pytest.approx([0.05, 0.005, 0.0005])
+    assert set(history["step_lr"][steps:2 * steps]) == {history["lr"][1]}
+
+
+def test_make_mlp_follows_the_config():
+    torch.manual_seed(0)
+    model = recipe.make_mlp(replace(recipe.HEALTHY, hidden=(32, 16), activation="tanh", init_std=0.1))
+    assert [type(m).__name__ for m in model] == ["Linear", "Tanh", "Linear", "Tanh", "Linear"]
+    assert model[-1].out_features == 10 and model[0].in_features == 64
+    assert all(torch.count_nonzero(m.bias) == 0 for m in model if isinstance(m, torch.nn.Linear))
 
 
 def test_each_pathology_shows_its_signature(data):
@@ -65,12 +93,12 @@ def test_each_pathology_shows_its_signature(data):
     assert healthy["val_acc"][-1] > 0.95
     bad = runs["bad initialisation"]["step_loss"]
     assert abs(sum(bad[:30]) / 30 - math.log(10)) < 0.05 and bad[-1] < 0.5
-    assert runs["decay too early"]["train_loss"][-1] > 10 * healthy["train_loss"][-1]
+    assert runs["decay too early"]["train_eval_loss"][-1] > 10 * healthy["train_eval_loss"][-1]
     over = runs["overfitting"]
-    assert over["train_acc"][-1] == 1.0 and over["val_acc"][-1] < 0.95
+    assert over["train_eval_acc"][-1] == 1.0 and over["val_acc"][-1] < 0.95
     assert over["val_loss"][-1] > min(over["val_loss"])
     under = runs["underfitting"]
-    assert under["train_acc"][-1] < 0.9 and abs(under["train_acc"][-1] - under["val_acc"][-1]) < 0.05
+    assert under["train_eval_acc"][-1] < 0.9 and abs(under["train_eval_acc"][-1] - under["val_acc"][-1]) < 0.05
     assert set(recipe.REMEDIES) == set(recipe.PATHOLOGIES)
 
 
@@ -87,4 +115,18 @@ def test_plot_learning_curves_draws_two_labelled_panels(data):
     fig = recipe.plot_learning_curves(recipe.train_run(replace(recipe.HEALTHY, num_epochs=2), data), title="x")
     titles = [ax.get_title() for ax in fig.axes]
     assert "x: loss" in titles and "x: accuracy" in titles
+    assert recipe.plot_learning_curves is plot_learning_curves  # re-exported from dlcourse.plot
     plt.close(fig)
+
+
+def test_digits_objective_trains_a_real_model(data):
+    objective = recipe.digits_objective(data, num_epochs=2)
+    good = objective({"lr": 0.5, "weight_decay": 1e-5}, 0)
+    bad = objective({"lr": 1e-4, "weight_decay": 1e-5}, 0)
+    assert good > 0.85 and bad < 0.5
+    assert good == recipe.train_run(replace(recipe.RunConfig(lr=0.5, weight_decay=1e-5, momentum=0.0),
+                                            num_epochs=2), data)["val_acc"][-1]
+    with pytest.raises(ValueError, match="takes lr and optionally weight_decay"):
+        objective({"lr": 0.1, "dropout": 0.5}, 0)
+    with pytest.raises(ValueError, match="takes lr"):
+        objective({"weight_decay": 0.1}, 0)

@@ -16,67 +16,13 @@ import torch
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
+from ..models.mlp import ACTIVATIONS, INITS, SMALL_STD, DeepMLP, choice  # noqa: F401 (re-exported)
 from ..plot import PALETTE
+from ..train import RandomBatches, accuracy, fit
 
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
-INITS = ("small", "glorot", "he")
 LABELS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",  # how figures and controls name them
           "small": "small normal", "glorot": "Glorot", "he": "He"}
 GRAD_LABEL = r"$\Vert\partial J/\partial \mathbf{U}^l\Vert$ (log scale)"
-SMALL_STD = 0.01  # "small random numbers": N(0, 0.01^2), the classic recipe that fails when deep
-
-
-def _choice(name: str, value: str, options) -> str:
-    if value not in options:
-        raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(options)}")
-    return value
-
-
-class DeepMLP(nn.Module):
-    """An L-layer MLP: ``depth`` weight layers, ``depth - 1`` hidden layers of ``width`` units.
-
-    With ``residual=True`` each width-to-width hidden layer adds its input back
-    (z <- z + tau(W z + b)); with ``norm=True`` a BatchNorm precedes each activation.
-    """
-
-    def __init__(self, depth: int, width: int = 64, activation: str = "relu", *, init: str = "he",
-                 in_features: int = 64, num_classes: int = 10, residual: bool = False,
-                 norm: bool = False):
-        super().__init__()
-        if not isinstance(depth, int) or depth < 2:
-            raise ValueError(f"depth must be an int >= 2 (weight layers, output included), got {depth!r}")
-        if not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive int, got {width!r}")
-        _choice("activation", activation, ACTIVATIONS)
-        _choice("initialisation", init, INITS)
-        sizes = [in_features] + [width] * (depth - 1) + [num_classes]
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.norms = nn.ModuleList(
-            nn.BatchNorm1d(width) if norm else nn.Identity() for _ in range(depth - 1))
-        self.act = ACTIVATIONS[activation]()
-        self.residual = residual
-        self.init_weights(init, activation)
-
-    @torch.no_grad()
-    def init_weights(self, init: str, activation: str) -> None:
-        for linear in self.linears:
-            if init == "small":
-                nn.init.normal_(linear.weight, std=SMALL_STD)
-            elif init == "glorot":
-                nn.init.xavier_normal_(linear.weight)
-            else:  # He et al. (2015): variance 2 / fan_in, for ReLU
-                nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
-            nn.init.zeros_(linear.bias)
-
-    def forward(self, x: torch.Tensor, activations: list | None = None) -> torch.Tensor:
-        """Logits (N, C) for inputs (N, in_features); appends each hidden z (N, width) to ``activations``."""
-        z = x
-        for linear, norm in zip(self.linears[:-1], self.norms):
-            h = self.act(norm(linear(z)))
-            z = z + h if self.residual and h.shape == z.shape else h
-            if activations is not None:
-                activations.append(z.detach())
-        return self.linears[-1](z)
 
 
 @dataclass
@@ -146,17 +92,14 @@ def gradient_flow(X: torch.Tensor, y: torch.Tensor, *, depth: int = 10, activati
         model.zero_grad()
         loss.backward()
         grad_norms = torch.stack([lin.weight.grad.norm() for lin in model.linears]).detach()
-        # The first steps of minibatch SGD from that same initialisation.
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        # The first steps of minibatch SGD from that same initialisation (batches drawn with replacement).
         losses = []
-        for _ in range(steps):
-            idx = torch.randint(len(X), (batch_size,), generator=gen)
-            loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+        if steps > 0:
+            batches = RandomBatches(X, y, batch_size=batch_size, num_batches=steps,
+                                    generator=torch.Generator().manual_seed(seed))
+            history = fit(model, batches, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+                          progress=False)
+            losses = history["step_loss"]
     return GradientFlow(config, grad_norms, acts, losses)
 
 
@@ -226,8 +169,8 @@ def gradient_flow_widget(X: torch.Tensor, y: torch.Tensor, *, depth: int = 20,
     """The gradient-flow widget: default figure as a normal output, then live controls."""
     import ipywidgets as w
 
-    _choice("activation", activation, ACTIVATIONS)
-    _choice("initialisation", init, INITS)
+    choice("activation", activation, ACTIVATIONS)
+    choice("initialisation", init, INITS)
     if not isinstance(depth, int) or not 2 <= depth <= 30:
         raise ValueError(f"depth must be an int from 2 to 30 (the slider's range), got {depth!r}")
 
@@ -261,14 +204,11 @@ def train_recipe(config: dict, X, y, X_test, y_test, seed: int = 0) -> tuple[flo
     loss.backward()
     grads = [lin.weight.grad.norm().item() for lin in model.linears]
     ratio = grads[-1] / max(grads[0], 1e-300)
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"])
-    for _ in range(RECIPE["steps"]):
-        idx = torch.randint(len(X), (RECIPE["batch_size"],), generator=g)
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
-        opt.step()
+    batches = RandomBatches(X, y, batch_size=RECIPE["batch_size"], num_batches=RECIPE["steps"],
+                            generator=torch.Generator().manual_seed(seed))
+    fit(model, batches, optimizer=torch.optim.SGD(model.parameters(), lr=RECIPE["lr"]), device=X.device,
+        progress=False)
     model.eval()
     with torch.no_grad():
-        acc = (model(X_test).argmax(1) == y_test).float().mean().item()
+        acc = accuracy(model(X_test), y_test)
     return acc, ratio

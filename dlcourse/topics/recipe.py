@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from ..data.digits import Data, digits_data
-
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+from ..models.mlp import ACTIVATIONS, mlp
+from ..plot import plot_learning_curves  # noqa: F401 (re-exported: chapter 3.1 and lab 3 import it from here)
+from ..train import History, TensorBatches, fit
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class RunConfig:
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+            raise ValueError(f"unknown activation {self.activation!r}: expected one of {', '.join(ACTIVATIONS)}")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ValueError(f"hidden must be a non-empty tuple of positive ints, got {self.hidden!r}")
         for name in ("lr", "decay_factor"):
@@ -47,18 +48,8 @@ class RunConfig:
 
 
 def make_mlp(config: RunConfig, in_features: int = 64, num_classes: int = 10) -> nn.Sequential:
-    """The MLP a config describes, initialised from the global torch RNG."""
-    layers, n = [], in_features
-    for width in config.hidden:
-        layers += [nn.Linear(n, width), ACTIVATIONS[config.activation]()]
-        n = width
-    model = nn.Sequential(*layers, nn.Linear(n, num_classes))
-    if config.init_std is not None:
-        for module in model:
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=config.init_std)
-                nn.init.zeros_(module.bias)
-    return model
+    """The MLP a config describes (``dlcourse.models.mlp.mlp``), initialised from the global torch RNG."""
+    return mlp(in_features, config.hidden, num_classes, config.activation, init_std=config.init_std)
 
 
 @torch.no_grad()
@@ -68,12 +59,13 @@ def _measure(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
 
 
 def train_run(config: RunConfig, data: Data, *, seed: int = 0,
-              device: torch.device | str = "cpu") -> dict[str, list[float]]:
-    """Train the config's MLP on ``data`` and return its learning curves.
+              device: torch.device | str = "cpu") -> History:
+    """Train the config's MLP on ``data`` with ``dlcourse.train.fit``; return its ``History``.
 
-    Per step: ``step_loss`` (minibatch loss) and ``step_lr``. Per epoch: ``lr``, and
-    ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` measured on the whole sets after
-    the epoch. A run whose loss stops being finite ends early with ``diverged`` set.
+    Per step: ``step_loss`` (minibatch loss) and ``step_lr``. Per epoch: ``train_loss`` (fit's
+    mean minibatch loss during the epoch), and measured on the whole sets after the epoch:
+    ``train_eval_loss``, ``train_eval_acc``, ``val_loss``, ``val_acc``, with ``lr``. A run whose
+    loss stops being finite ends early with ``history.diverged`` set.
     """
     if not isinstance(data, Data):
         raise TypeError(f"data must be a dlcourse.data.digits.Data (see digits_data()), got {type(data).__name__}")
@@ -87,37 +79,43 @@ def train_run(config: RunConfig, data: Data, *, seed: int = 0,
     with torch.random.fork_rng(devices=[]):  # the caller's random stream is left alone
         torch.manual_seed(seed)
         model = make_mlp(config, X.shape[1], int(data.y_train.max()) + 1).to(device)
-    gen = torch.Generator().manual_seed(seed)  # minibatch order
+    batches = TensorBatches(X, y, batch_size=config.batch_size, generator=torch.Generator().manual_seed(seed))
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    history = {k: [] for k in ("step_loss", "step_lr", "lr", "train_loss", "train_acc", "val_loss", "val_acc")}
-    history["diverged"] = False
-    lr = config.lr
-    for epoch in range(config.num_epochs):
+
+    def step_decay(epoch: int, optimizer: torch.optim.Optimizer) -> None:
         if epoch in config.decay_epochs:
-            lr /= config.decay_factor
             for group in optimizer.param_groups:
-                group["lr"] = lr
-        model.train()
-        for idx in torch.randperm(len(X), generator=gen).to(device).split(config.batch_size):
-            loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            history["step_loss"].append(loss.item())
-            history["step_lr"].append(lr)
-            if not math.isfinite(history["step_loss"][-1]):
-                history["diverged"] = True
-                break
+                group["lr"] = group["lr"] / config.decay_factor
+
+    def measure(epoch: int, history: History) -> None:
         model.eval()
-        for part, (A, b) in {"train": (X, y), "val": (X_val, y_val)}.items():
-            loss_value, acc = _measure(model, A, b)
-            history[f"{part}_loss"].append(loss_value)
-            history[f"{part}_acc"].append(acc)
-        history["lr"].append(lr)
-        if history["diverged"]:
-            break
-    return history
+        train_loss, train_acc = _measure(model, X, y)
+        val_loss, val_acc = _measure(model, X_val, y_val)
+        history.log(train_eval_loss=train_loss, train_eval_acc=train_acc, val_loss=val_loss, val_acc=val_acc,
+                    lr=optimizer.param_groups[0]["lr"])
+
+    return fit(model, batches, optimizer=optimizer, num_epochs=config.num_epochs, device=device,
+               stop_on_divergence=True, on_epoch_start=step_decay, on_epoch_end=measure, progress=False)
+
+
+def digits_objective(data: Data | None = None, *, num_epochs: int = 5, batch_size: int = 64,
+                     hidden: tuple[int, ...] = (64,), momentum: float = 0.0) -> Callable[[dict, int], float]:
+    """Validation accuracy of a digits MLP trained with SGD at the point's ``lr`` and ``weight_decay``.
+
+    An objective ``(params, seed) -> score`` for ``dlcourse.topics.hpsearch`` (chapter 3.2).
+    """
+    data = digits_data() if data is None else data
+
+    def objective(params: dict, seed: int) -> float:
+        unknown = set(params) - {"lr", "weight_decay"}
+        if unknown or "lr" not in params:
+            raise ValueError(f"digits_objective takes lr and optionally weight_decay, got {sorted(params)}")
+        config = RunConfig(hidden=hidden, lr=params["lr"], weight_decay=params.get("weight_decay", 0.0),
+                           momentum=momentum, num_epochs=num_epochs, batch_size=batch_size)
+        return train_run(config, data, seed=seed)["val_acc"][-1]
+
+    return objective
 
 
 HEALTHY = RunConfig(decay_epochs=(12,))
@@ -168,36 +166,3 @@ def mystery_curves(seed: int = 1, data: Data | None = None) -> Mystery:
     answers = mystery_answers(seed)
     curves = {letter: train_run(PATHOLOGIES[name], data, seed=seed) for letter, name in answers.items()}
     return Mystery(curves, answers)
-
-
-def plot_learning_curves(history: dict, *, title: str = "", axes=None):
-    """Two panels: minibatch and validation loss (with the learning rate), and accuracy per epoch."""
-    import matplotlib.pyplot as plt
-
-    from ..plot import PALETTE
-
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
-    ax_loss, ax_acc = axes
-    fig = ax_loss.figure
-    steps = np.arange(1, len(history["step_loss"]) + 1)
-    ax_loss.plot(steps, history["step_loss"], color=PALETTE[0], lw=0.8, label="minibatch loss")
-    n_epochs = len(history["val_loss"])
-    epoch_ends = np.linspace(len(steps) / n_epochs, len(steps), n_epochs)  # the step that ends each epoch
-    ax_loss.plot(epoch_ends, history["val_loss"], color=PALETTE[2], lw=1.5, label="validation loss")
-    ax_loss.legend(loc="upper right", fontsize=8)
-    ax_loss.set(xlabel="step", ylabel="cross-entropy (nats)", ylim=(0, 2.6))
-    ax_lr = ax_loss.twinx()
-    ax_lr.plot(steps, history["step_lr"], color=PALETTE[3], lw=1.2, ls="--", label="learning rate")
-    ax_lr.set_yscale("log")
-    ax_lr.set_ylim(1e-4, 2.0)  # one scale for every run, so schedules compare across panels
-    ax_lr.set_ylabel("learning rate (log)", color=PALETTE[3])
-    ax_lr.grid(False)
-    epochs = np.arange(1, len(history["train_acc"]) + 1)
-    ax_acc.plot(epochs, history["train_acc"], color=PALETTE[1], label="training")
-    ax_acc.plot(epochs, history["val_acc"], color=PALETTE[2], label="validation")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
-    ax_acc.legend(loc="lower right", fontsize=8)
-    ax_loss.set_title(f"{title}: loss" if title else "loss and learning rate")
-    ax_acc.set_title(f"{title}: accuracy" if title else "accuracy")
-    return fig
