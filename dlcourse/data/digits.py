@@ -1,8 +1,9 @@
 """scikit-learn's 8x8 handwritten digits, split and standardised (introduced in chapter 1).
 
 The one way the course loads the digits: ``digits_split`` for a train/test split,
-``digits_data`` for train/validation/test, ``digits_images`` for the raw 8x8 images.
-Every split is stratified and fixed by its seed, and standardised with the training
+``digits_data`` for train/validation/test, ``digits_images`` for the raw 8x8 images,
+``digits_images_split`` for the raw images split like ``digits_split``.
+Every split is stratified and fixed by its seed; the standardised ones use the training
 part's statistics only.
 """
 
@@ -25,6 +26,22 @@ def digits_images() -> tuple[np.ndarray, np.ndarray]:
 
     digits = load_digits()
     return digits.images, digits.target
+
+
+def digits_images_split(test_size: float = 0.2, seed: int = 0):
+    """The raw images split as ``digits_split`` splits them (same rows), ink scaled to [0, 1].
+
+    Returns ``images_train (N, 8, 8), images_test, y_train (N,), y_test`` as tensors (float32,
+    long); nothing is standardised, so the images can be placed on a canvas (section 2.6).
+    """
+    from sklearn.model_selection import train_test_split
+
+    _fraction("test_size", test_size)
+    images, y = digits_images()
+    im_train, im_test, y_train, y_test = train_test_split(
+        images, y, test_size=test_size, random_state=seed, stratify=y)
+    return (torch.tensor(im_train, dtype=torch.float32) / 16, torch.tensor(im_test, dtype=torch.float32) / 16,
+            labels(y_train), labels(y_test))
 
 
 def digits_split(test_size: float = 0.2, seed: int = 0, dtype=torch.float32):

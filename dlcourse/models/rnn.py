@@ -1,4 +1,4 @@
-"""Recurrent models that more than one notebook trains (introduced in chapter 2)."""
+"""Recurrent models that more than one notebook trains, and truncated BPTT (introduced in chapter 2)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,43 @@ class AddingRNN(nn.Module):
     def forward(self, X):  # X (B, T, 2) -> (B,)
         H, _ = self.rnn(X)  # (B, T, hidden)
         return self.out(H[:, -1]).squeeze(-1)
+
+
+class CharRNN(nn.Module):
+    """Character-level language model: embedding -> vanilla RNN -> linear read-out of next-character logits."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.rnn = nn.RNN(embed_dim, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, vocab_size)  # W_hy (plus a bias)
+
+    def forward(self, x, h=None):
+        """x (B, T) ids, h (1, B, H) or None -> logits (B, T, V) and the last state (1, B, H)."""
+        if x.ndim != 2 or x.dtype != torch.long:
+            raise ValueError(f"CharRNN expects character ids of shape (B, T) and dtype long, "
+                             f"got {tuple(x.shape)} {x.dtype}")
+        hs, h = self.rnn(self.embed(x), h)  # (B, T, H), (1, B, H)
+        return self.out(hs), h
+
+
+class TruncatedBPTT:
+    """``compute_loss`` for ``train.fit`` on chunks ``(x, y, restart)``: the state travels, the gradient does not.
+
+    The hidden state a chunk ends with is the next chunk's initial state, detached so that the
+    backward pass stops at the chunk boundary; ``restart`` resets it to zero. The loss is the
+    mean cross-entropy over the B * T next characters. Works for any model called as
+    ``model(x, h) -> (logits (B, T, V), h)``.
+    """
+
+    def __init__(self):
+        self.h = None
+
+    def __call__(self, model: nn.Module, batch) -> torch.Tensor:
+        x, y, restart = batch
+        if restart or self.h is None:
+            h = None
+        else:  # an LSTM's state is a pair (h, c): detach both
+            h = tuple(t.detach() for t in self.h) if isinstance(self.h, tuple) else self.h.detach()
+        logits, self.h = model(x, h)
+        return nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
