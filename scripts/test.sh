@@ -19,10 +19,22 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
-# Wheels for the Colab test, which builds a fresh environment offline from this folder: the
-# preinstalled set, and what the course package may need on top (plus its build backend).
-pip_quiet .venv/bin/python -m pip download --quiet --disable-pip-version-check -d .cache/wheelhouse \
-  -r tests/colab_preinstalled.txt pooch nbformat optuna "setuptools>=68" wheel
+# Wheels for the Colab test (tests/test_colab.py), which builds a fresh Colab-like environment
+# offline from .cache/wheelhouse: Colab's preinstalled set, the course package's dependencies
+# and build backend (from pyproject.toml, resolved against those pins). Nothing is fetched when
+# the folder already holds all of it.
+mkdir -p .cache/wheelhouse
+.venv/bin/python - > .cache/colab-package-requirements.txt <<'PY'
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))
+print(*project["project"]["dependencies"], *project["build-system"]["requires"], "wheel", sep="\n")
+PY
+colab_wheels=(-d .cache/wheelhouse -r tests/colab_preinstalled.txt -r .cache/colab-package-requirements.txt)
+if ! PIP_FIND_LINKS=.cache/wheelhouse .venv/bin/python -m pip download --quiet --no-index \
+     "${colab_wheels[@]}" >/dev/null 2>&1; then
+  echo "filling .cache/wheelhouse for the Colab test"
+  pip_quiet .venv/bin/python -m pip download --quiet "${colab_wheels[@]}"
+fi
 
 # Datasets come from the local mirror beside the checkout, never from the network.
 if [ -z "${DLCOURSE_DATA:-}" ] && [ -d ../shared/data ]; then
