@@ -73,3 +73,20 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="unknown initialisation 'normal'"):
         DeepMLP(3, init="normal")  # DeepMLP's named inits only
     assert mlp_module.choice("x", "a", ("a", "b")) == "a"
+
+
+def test_matrix_form_draws_the_same_matrices_in_every_dtype_and_prepends_ones():
+    from dlcourse.models.mlp import init_weights, with_bias
+
+    Us32 = init_weights([4, 3, 2], torch.Generator().manual_seed(0))
+    Us64 = init_weights([4, 3, 2], torch.Generator().manual_seed(0), torch.float64)
+    assert [tuple(U.shape) for U in Us32] == [(3, 5), (2, 4)] and Us32[0].dtype == torch.float32
+    assert all(torch.equal(a, b.float()) for a, b in zip(Us32, Us64))
+    Z = torch.randn(6, 3)
+    assert torch.equal(with_bias(Z)[:, 0], torch.ones(6)) and torch.equal(with_bias(Z)[:, 1:], Z)
+    with pytest.raises(ValueError, match="at least two positive ints"):
+        init_weights([4], torch.Generator())
+    with pytest.raises(TypeError, match="torch.Generator"):
+        init_weights([4, 2], 0)
+    with pytest.raises(ValueError, match=r"\(t, n\) matrix"):
+        with_bias(torch.ones(3))

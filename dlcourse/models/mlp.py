@@ -1,6 +1,7 @@
 """Multilayer perceptrons: the one activation table, initialisations and builders (chapter 1).
 
-``mlp`` builds an ``nn.Sequential`` of ``Linear`` and activation layers (the recipe's MLP of
+``init_weights`` and ``with_bias`` are the matrix form of chapter 1.1 (one matrix U^l per layer,
+bias in column 0), which 1.2 and lab 1 reuse. ``mlp`` builds an ``nn.Sequential`` of ``Linear`` and activation layers (the recipe's MLP of
 chapter 3); ``DeepMLP`` is the L-layer network of chapter 1.3 that can also add residual
 connections and BatchNorm and report its hidden activations. Both create their ``Linear``
 layers in order, input to output (each drawing PyTorch's default initialisation from the
@@ -17,6 +18,28 @@ from torch import nn
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 INITS = ("small", "glorot", "he")  # DeepMLP's named initialisations
 SMALL_STD = 0.01  # "small random numbers": N(0, 0.01^2), the classic recipe that fails when deep
+
+
+def init_weights(sizes: Sequence[int], generator: torch.Generator,
+                 dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    """One matrix U^l of shape (n_l, n_{l-1} + 1) per layer, column 0 the bias, entries N(0, 1/n_{l-1}).
+
+    Drawn in float64 and then cast, so one seed gives the same matrices in every ``dtype``.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise ValueError(f"sizes must list at least two positive ints (n_0, ..., n_L), got {sizes!r}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    return [(torch.randn(n_out, n_in + 1, generator=generator, dtype=torch.float64) / n_in**0.5).to(dtype)
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def with_bias(Z: torch.Tensor) -> torch.Tensor:
+    """(t, n) -> (t, n + 1): the constant-1 column of eq. 4.3 prepended, one per sample."""
+    if not isinstance(Z, torch.Tensor) or Z.ndim != 2:
+        raise ValueError(f"with_bias expects a (t, n) matrix, got {getattr(Z, 'shape', type(Z).__name__)}")
+    return torch.cat([torch.ones(len(Z), 1, dtype=Z.dtype, device=Z.device), Z], dim=1)
 
 
 def choice(name: str, value: str, options) -> str:
