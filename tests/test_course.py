@@ -4,10 +4,16 @@ import re
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TERM_ROLE = re.compile(r"\{term\}`([^`]+)`")
 CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+SEEDS = ROOT.parent / "shared" / "seeds"
+COURSE_TERM = "(course term; not in the source)"
+HANGUL = "[\uac00-\ud7a3]"
+# "**<Korean>** — definition", with "(standard: <usual form>)" or the course-term mark before the dash.
+GLOSSARY_ENTRY = re.compile(rf"\s+\*\*([^*]*{HANGUL}[^*]*)\*\*( \(standard: [^()]+\)| {re.escape(COURSE_TERM)})? — \S")
 
 
 def page_texts() -> dict[str, str]:
@@ -44,11 +50,33 @@ def test_every_glossary_term_is_used_and_every_used_term_is_defined():
     assert terms - used == set(), f"glossary terms no page links with {{term}}: {sorted(terms - used)}"
 
 
-def test_glossary_entries_give_the_korean_term_and_a_definition():
+def glossary_entry(term: str) -> str:
     body = (ROOT / "glossary.md").read_text(encoding="utf-8")
+    return body.split(f"\n{term}\n", 1)[1].split("\n\n", 1)[0]
+
+
+def test_glossary_entries_give_the_korean_term_and_a_definition():
     for term in glossary_terms():
-        entry = body.split(f"\n{term}\n", 1)[1].split("\n\n", 1)[0]
-        assert re.match(r"\s+\*\*[^*]*[\uac00-\ud7a3][^*]*\*\* — \S", entry), f"{term}: expected '**<Korean>** — definition'"
+        assert GLOSSARY_ENTRY.match(glossary_entry(term)), (
+            f"{term}: expected '**<Korean>** — definition', optionally with '(standard: ...)' or "
+            f"'{COURSE_TERM}' before the dash")
+
+
+def test_every_korean_glossary_term_is_the_sources_or_marked_as_the_courses_own():
+    """Bold Korean terms are quoted from the source notes; a term they lack carries the mark, and only such a term."""
+    if not SEEDS.is_dir():
+        pytest.skip(f"the source notes are not here ({SEEDS}), so the glossary's Korean terms cannot be checked")
+    source = " ".join(re.sub(r"\s+", " ", p.read_text(encoding="utf-8")) for p in sorted(SEEDS.glob("*.txt")))
+    for term in glossary_terms():
+        entry = glossary_entry(term)
+        marked = GLOSSARY_ENTRY.match(entry).group(2) == f" {COURSE_TERM}"
+        bold = [b for b in re.findall(r"\*\*([^*]+)\*\*", entry) if re.search(HANGUL, b)]
+        missing = [b for b in bold if re.sub(r"\s+", " ", b) not in source]
+        if marked:
+            assert missing, f"{term}: marked {COURSE_TERM!r}, but the source does contain {bold}: quote it instead"
+        else:
+            assert not missing, (f"{term}: {missing} not found in the source notes ({SEEDS}); use the source's "
+                                 f"term, giving the usual form as '(standard: ...)', or mark it {COURSE_TERM!r}")
 
 
 def test_every_citation_resolves_and_every_reference_is_cited():
@@ -56,3 +84,28 @@ def test_every_citation_resolves_and_every_reference_is_cited():
     cited = {k.strip() for text in page_texts().values() for group in CITE_ROLE.findall(text) for k in group.split(",")}
     assert cited - keys == set(), f"cited but not in references.bib: {sorted(cited - keys)}"
     assert keys - cited == set(), f"in references.bib but never cited: {sorted(keys - cited)}"
+
+
+def _minutes(text: str) -> list[int]:
+    """Every duration in ``text`` ("4 h 10 min", "35 minutes", "about 90 minutes"), in minutes, in order."""
+    found = re.findall(r"(?:(\d+) h )?(\d+) min", text)
+    return [60 * int(h or 0) + int(m) for h, m in found]
+
+
+def _stated_time(text: str) -> list[int]:
+    match = re.search(r"\*\*Time:\*\*([^\n]*)", text)
+    assert match, "no '**Time:**' line"
+    return _minutes(match.group(1))
+
+
+def test_every_landing_page_states_the_sum_of_its_sections_and_its_lab():
+    for index in sorted((ROOT / "chapters").glob("*/index.md")):
+        chapter = index.parent
+        sections = sum(_stated_time(nbformat.read(p, as_version=4).cells[1].source)[0]
+                       for p in sorted(chapter.glob("*.ipynb")))
+        labs = sorted((ROOT / "labs").glob(f"lab{chapter.name[2:4]}_*.ipynb"))
+        lab = sum(_stated_time(nbformat.read(p, as_version=4).cells[1].source)[0] for p in labs)
+        stated = _stated_time(index.read_text(encoding="utf-8"))
+        want = [sections + lab, sections] + ([lab] if labs else [])
+        assert stated == want, (f"{index.relative_to(ROOT)} states {stated} minutes (total, sections, lab); its "
+                                f"notebooks' own estimates give {want}")
