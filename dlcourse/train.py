@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import progress as progress_bar
 
 
 class History(dict):
@@ -184,13 +184,14 @@ def fit(model: nn.Module, batches: Iterable, *, optimizer: torch.optim.Optimizer
     model.to(device)
     history = History(step_loss=[], step_lr=[], train_loss=[])
     step = 0
-    bar = tqdm(range(num_epochs), desc="epochs", disable=not progress or num_epochs == 1)
+    bar = progress_bar(range(num_epochs), desc="epochs", disable=not progress or num_epochs == 1)
     for epoch in bar:
         if on_epoch_start is not None:
             on_epoch_start(epoch, optimizer)
         model.train()
         epoch_loss, count = 0.0, 0
-        for batch in tqdm(batches, desc="steps", disable=not progress or num_epochs > 1, leave=False):
+        for batch in progress_bar(batches, desc="steps", disable=not progress or num_epochs > 1,
+                                  leave=num_epochs == 1):
             batch = _to(batch, device)
             if compute_loss is not None:
                 loss = compute_loss(model, batch)

@@ -44,6 +44,16 @@ def test_pages_load_nothing_from_the_network(site):
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
 
+def test_no_page_shows_a_progress_bar_stuck_at_zero(site):
+    """A saved widget bar reads as "0%" for ever on a static page; outputs must hold the final state."""
+    stuck = re.compile(r"(?<![\d.])0%\||\b0it \[")
+    for page in site.rglob("*.html"):
+        text = re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8"))
+        match = stuck.search(text)
+        assert not match, (f"{page.relative_to(site)} shows a progress bar that never moved: "
+                           f"{text[max(0, match.start() - 40):match.end() + 40]!r}")
+
+
 def test_launch_and_download_buttons_point_at_the_repository(site):
     page = (site / "labs" / "lab01_deep_networks.html").read_text(encoding="utf-8")
     assert "colab.research.google.com/github/dl-applications/course/blob/main/labs/lab01_deep_networks.ipynb" in page

@@ -10,11 +10,14 @@ compare with the sources, so an edited cell whose outputs were not regenerated f
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from pathlib import Path
 
 import nbformat
+
+from ..progress import STATIC_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP_CELL_ID = "colab-setup"
@@ -94,7 +97,15 @@ def execute(path: Path, *, timeout: int = 600, url: str | None = None) -> float:
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    client.execute()
+    previous = os.environ.get(STATIC_ENV)
+    os.environ[STATIC_ENV] = "1"  # the kernel inherits it: progress bars print their final state
+    try:
+        client.execute()
+    finally:
+        if previous is None:
+            del os.environ[STATIC_ENV]
+        else:
+            os.environ[STATIC_ENV] = previous
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)  # widget state would make the site load a widget manager
     nb.metadata["dlcourse"] = {"code_hashes": code_hashes(nb)}

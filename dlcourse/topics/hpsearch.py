@@ -233,7 +233,7 @@ def compare_searches(objective: Objective, space: Mapping[str, Param] = DEFAULT_
 
     The objective is cached, so grid points that several grid sizes share are trained once.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress
 
     _check_space(space)
     seeds = list(seeds)
@@ -243,7 +243,7 @@ def compare_searches(objective: Objective, space: Mapping[str, Param] = DEFAULT_
     total = len(seeds) * (2 * max_budget + sum(k ** len(space) for k in sides))
     objective = cached(objective)
     runs = {}
-    with tqdm(total=total, desc="trials", disable=not progress) as bar:
+    with progress(total=total, desc="trials", disable=not progress) as bar:
         for seed in seeds:
             for k in sides:
                 runs[("grid", seed, k)] = grid_search(objective, space, k ** len(space), seed, progress=bar)
