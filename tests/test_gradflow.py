@@ -16,7 +16,7 @@ from dlcourse import widgets  # noqa: E402
 from dlcourse.topics import gradflow  # noqa: E402
 from dlcourse.topics.gradflow import (  # noqa: E402
     DeepMLP, GradientFlow, describe, gradient_flow, gradient_flow_widget, plot_gradient_flow,
-    plot_gradient_flow_grid,
+    plot_activation_grid, plot_gradient_flow_grid,
 )
 
 
@@ -242,6 +242,41 @@ def test_plot_gradient_flow_grid(data):
 def test_plot_gradient_flow_grid_rejects_empty_input():
     with pytest.raises(ValueError, match="at least one"):
         plot_gradient_flow_grid([])
+
+
+def test_plot_activation_grid_draws_one_panel_per_network(data):
+    X, y = data
+    flows = [gradient_flow(X, y, depth=5, width=8, steps=0, activation=a, init=i)
+             for a, i in (("sigmoid", "small"), ("tanh", "small"), ("relu", "he"))]
+    fig = plot_activation_grid(flows, ncols=2)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 3
+    assert [ax.get_title() for ax in visible] == [describe(f.config) for f in flows]
+    assert visible[0].get_ylabel() == "fraction of values" and "activation" in visible[0].get_xlabel()
+    layers = [t.get_text() for t in visible[0].get_legend().get_texts()]
+    assert layers == ["layer 1", "layer 3", "layer 4"]  # 4 hidden layers: first, middle, last
+    assert visible[1].get_legend() is None  # the same layers: one legend serves every panel
+    assert visible[0].get_xlim()[0] <= 0.0 and visible[0].get_xlim()[1] >= 1.0  # the sigmoid's whole range
+    assert visible[1].get_xlim()[0] <= -1.0 and visible[1].get_xlim()[1] >= 1.0  # tanh's
+    # a layer that has collapsed (tanh, small weights, last layer) puts all its values in one bin
+    heights = [p.get_path().vertices[:, 1].max() for p in visible[1].patches]
+    assert max(heights) == pytest.approx(1.0)
+
+
+def test_plot_activation_grid_rejects_bad_input(data):
+    X, y = data
+    flow = gradient_flow(X, y, depth=3, width=8, steps=0)
+    with pytest.raises(ValueError, match="non-empty list"):
+        plot_activation_grid([])
+    with pytest.raises(ValueError, match="non-empty list"):
+        plot_activation_grid(flow)  # one result, not a list
+    with pytest.raises(TypeError, match="expected GradientFlow"):
+        plot_activation_grid([flow, "tanh"])
+    empty = GradientFlow(dict(flow.config, depth=1), flow.grad_norms[:1], [], [])
+    with pytest.raises(ValueError, match="no hidden layer"):
+        plot_activation_grid([empty])
+    with pytest.raises(ValueError, match="bins must be an int >= 2"):
+        plot_activation_grid([flow], bins=1)
 
 
 # Widget ----------------------------------------------------------------------------------

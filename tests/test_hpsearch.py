@@ -125,3 +125,25 @@ def test_plots_draw_labelled_axes_and_reject_bad_input():
     with pytest.raises(ValueError, match="exceeds the comparison's max_budget"):
         hpsearch_plots.search_widget(comparison, budget=9)
     plt.close("all")
+
+
+def test_plot_search_budgets_draws_a_row_per_budget_and_rejects_bad_budgets():
+    import matplotlib.pyplot as plt
+
+    comparison = hpsearch.compare_searches(bump, SPACE, seeds=[0, 1], max_budget=9, progress=False)
+    fig = hpsearch_plots.plot_search_budgets(comparison, budgets=(4, 9), seed=1)
+    titles = [ax.get_title() for ax in fig.axes]
+    for budget in (4, 9):  # one row per budget: the curves, then grid, random and TPE for seed 1
+        assert f"Best so far, {budget} trials" in titles
+        assert f"grid search, seed 1: {budget} trials" in titles
+        assert f"TPE (Optuna), seed 1: {budget} trials" in titles
+    assert "Seed 1's searches at 4 and 9 trials" in fig._suptitle.get_text()
+    curves = [ax for ax in fig.axes if ax.get_title().startswith("Best so far")]
+    assert [ax.get_xlim()[1] for ax in curves] == [4, 9]
+    with pytest.raises(ValueError, match="at least one budget"):
+        hpsearch_plots.plot_search_budgets(comparison, budgets=())
+    with pytest.raises(ValueError, match="exceeds the comparison's max_budget"):
+        hpsearch_plots.plot_search_budgets(comparison, budgets=(4, 16))
+    with pytest.raises(ValueError, match="was not run"):
+        hpsearch_plots.plot_search_budgets(comparison, seed=7, budgets=(4,))
+    plt.close("all")

@@ -122,13 +122,16 @@ def plot_grad_norms(result: GradientFlow, ax, *, title: str | None = None) -> No
     ax.set(xlabel="layer l", ylabel=GRAD_LABEL, title=title or "gradient norm per layer")
 
 
+def _layer_picks(hidden: int) -> list[int]:
+    """The hidden layers (0-based) a histogram shows: first, middle, last, and the quartiles when deep."""
+    return sorted({0, hidden // 2, hidden - 1} | ({hidden // 4, 3 * hidden // 4} if hidden > 4 else set()))
+
+
 def plot_gradient_flow(result: GradientFlow):
     """Three panels: gradient norm per layer, activation histograms, loss over the first steps."""
     fig, (ax_g, ax_h, ax_l) = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
     plot_grad_norms(result, ax_g)
-    hidden = len(result.activations)
-    picks = sorted({0, hidden // 2, hidden - 1} | ({hidden // 4, 3 * hidden // 4} if hidden > 4 else set()))
-    for colour, i in zip(PALETTE, picks):
+    for colour, i in zip(PALETTE, _layer_picks(len(result.activations))):
         values = result.activations[i].flatten().numpy()
         ax_h.hist(values, bins=50, histtype="step", color=colour, label=f"layer {i + 1}", density=True)
     ax_h.set(xlabel=r"activation value $z^l_j$", ylabel="density", title="hidden activations at init")
@@ -160,6 +163,56 @@ def plot_gradient_flow_grid(results: list[GradientFlow], ncols: int = 3):
         if not ax.get_subplotspec().is_first_col():
             ax.set_ylabel("")
     fig.suptitle("Gradient norm per layer at initialisation (log scale, shared axis)")
+    return fig
+
+
+RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, 0.0)}  # each activation's own x-range
+
+
+def plot_activation_grid(results: list[GradientFlow], ncols: int = 3, bins: int = 41):
+    """Small multiples: histograms of a few hidden layers' activations at initialisation, one panel per result.
+
+    A panel's bins span the activation's range (sigmoid 0..1, tanh -1..1, ReLU from 0), widened to the
+    values if they leave it (the outer 0.5 % of a long tail lands in the end bins), so that a layer
+    whose values collapse onto one point draws one tall bar (an odd ``bins`` puts 0 and 0.5 mid-bin,
+    not on an edge). The y-axis is the fraction of a layer's
+    values (examples x units) in each bin.
+    """
+    from ..plot import subplots_grid
+
+    if isinstance(results, GradientFlow) or not results:
+        raise ValueError("plot_activation_grid needs a non-empty list of GradientFlow results")
+    for result in results:
+        if not isinstance(result, GradientFlow):
+            raise TypeError(f"expected GradientFlow results (from gradient_flow), got {type(result).__name__}")
+        if not result.activations:
+            raise ValueError(f"{describe(result.config)} has no hidden layer to draw (depth must be >= 2)")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
+        raise ValueError(f"bins must be an int >= 2, got {bins!r}")
+    fig, axes = subplots_grid(len(results), ncols, panel_size=(3.6, 2.6), layout="constrained")
+    shown = None  # the layers of the last legend drawn: one legend per change of layers
+    for ax, result in zip(axes, results):
+        picks = _layer_picks(len(result.activations))
+        values = {i: result.activations[i].flatten().double() for i in picks}
+        values = {i: v[torch.isfinite(v)] for i, v in values.items()}
+        low, high = RANGES.get(result.config["activation"], (0.0, 0.0))
+        every = torch.cat(list(values.values()))
+        if len(every):  # widen to the values; a long tail is cut at 0.5 % and 99.5 % into the end bins
+            low = min(low, every.quantile(0.005).item())
+            high = max(high, every.quantile(0.995).item())
+        high = high if high > low else low + 1.0
+        edges = torch.linspace(low, high, bins + 1).numpy()
+        for colour, i in zip(PALETTE, picks):
+            v = values[i].clamp(low, high).numpy()
+            ax.hist(v, bins=edges, weights=[1 / max(len(v), 1)] * len(v), histtype="step", color=colour,
+                    label=f"layer {i + 1}")
+        ax.set(title=describe(result.config), xlabel=r"activation value $z^l_j$",
+               ylabel="fraction of values" if ax.get_subplotspec().is_first_col() else "")
+        ax.title.set_fontsize(9)
+        if picks != shown:
+            ax.legend(fontsize=7)
+            shown = picks
+    fig.suptitle("Hidden activations at initialisation: a few layers per network")
     return fig
 
 

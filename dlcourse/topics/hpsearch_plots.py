@@ -83,6 +83,34 @@ def plot_search_comparison(comparison: SearchComparison, method: str = "random",
     return fig
 
 
+def plot_search_budgets(comparison: SearchComparison, budgets=(16, 25), seed: int | None = None):
+    """Small multiples of the widget's view: one row per budget, the best-so-far curves, then each method's scatter.
+
+    All scatters share one colour scale (the worse half of all trials share the darkest colour).
+    """
+    import matplotlib.pyplot as plt
+
+    seed = comparison.seeds[0] if seed is None else seed
+    budgets = list(budgets)
+    if not budgets:
+        raise ValueError("budgets must name at least one budget, e.g. budgets=(16, 25)")
+    results = {(b, m): comparison.result(m, seed, b) for b in budgets for m in METHODS}  # errors before drawing
+    scores = comparison.all_scores()
+    vmin, vmax = float(np.quantile(scores, 0.5)), float(scores.max())
+    fig, axes = plt.subplots(len(budgets), 1 + len(METHODS), squeeze=False, layout="constrained",
+                             figsize=(3.6 * (1 + len(METHODS)), 3.5 * len(budgets)))
+    for row, budget in zip(axes, budgets):
+        plot_search_curves(comparison, budget, ax=row[0], highlight_seed=seed)
+        row[0].set_title(f"Best so far, {budget} trials", fontsize=10)
+        for ax, method in zip(row[1:], METHODS):
+            plot_search_scatter(results[(budget, method)], comparison.space, ax=ax, vmin=vmin, vmax=vmax,
+                                colorbar=method == METHODS[-1])
+            ax.title.set_fontsize(10)
+    fig.suptitle(f"Seed {seed}'s searches at {' and '.join(map(str, budgets))} trials (band: min-max over "
+                 f"{len(comparison.seeds)} seeds; colour: validation accuracy)")
+    return fig
+
+
 def search_widget(comparison: SearchComparison, *, method: str = "random", budget: int = 16,
                   seed: int | None = None):
     """The search-curves widget: the default comparison as a normal output, then live controls."""
