@@ -25,36 +25,40 @@ def _check_ids(name: str, x: torch.Tensor, x_len: torch.Tensor | None = None) ->
             raise ValueError(f"every length in x_len must be between 1 and T = {x.shape[1]}")
 
 
-class _Specials:
-    """Special token ids kept by both models: source/target <pad>, target <sos> and <eos>."""
+class _Encoder:
+    """What both models share: the special token ids and the GRU encoder with its s_0 layer."""
 
-    def _set_specials(self, src_vocab_size, tgt_vocab_size, src_pad, tgt_pad, sos, eos):
+    def _build_encoder(self, src_vocab_size, tgt_vocab_size, embed_dim, hidden_dim, src_pad, tgt_pad, sos, eos):
         for name, value, size in [("src_pad", src_pad, src_vocab_size), ("tgt_pad", tgt_pad, tgt_vocab_size),
                                   ("sos", sos, tgt_vocab_size), ("eos", eos, tgt_vocab_size)]:
             if not 0 <= value < size:
                 raise ValueError(f"{name} = {value} is not an id of a vocabulary of {size} tokens")
         self.src_pad, self.tgt_pad, self.sos, self.eos = src_pad, tgt_pad, sos, eos
+        self.src_embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=src_pad)
+        self.encoder = nn.GRU(embed_dim, hidden_dim, batch_first=True)
+        self.init = nn.Linear(hidden_dim, hidden_dim)  # s_0 from h_T
+
+    def _read(self, x, x_len):
+        """x (B, T) padded, x_len (B,) -> encoder states h (B, T, H) and h_T (B, H), each line's last real one."""
+        _check_ids("x", x, x_len)
+        h, _ = self.encoder(self.src_embed(x))  # (B, T, H)
+        return h, h[torch.arange(len(x), device=x.device), x_len - 1]
 
 
-class Seq2Seq(nn.Module, _Specials):
+class Seq2Seq(nn.Module, _Encoder):
     """Encoder-decoder whose decoder sees the source only through c = h_T (section 2.4)."""
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embed_dim: int, hidden_dim: int, *,
                  src_pad: int = 0, tgt_pad: int = 0, sos: int = 1, eos: int = 2):
         super().__init__()
-        self._set_specials(src_vocab_size, tgt_vocab_size, src_pad, tgt_pad, sos, eos)
-        self.src_embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=src_pad)
-        self.encoder = nn.GRU(embed_dim, hidden_dim, batch_first=True)
-        self.init = nn.Linear(hidden_dim, hidden_dim)  # s_0 from h_T
+        self._build_encoder(src_vocab_size, tgt_vocab_size, embed_dim, hidden_dim, src_pad, tgt_pad, sos, eos)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_dim)
         self.decoder = nn.GRU(embed_dim + hidden_dim, hidden_dim, batch_first=True)
         self.out = nn.Linear(2 * hidden_dim, tgt_vocab_size)
 
     def encode(self, x, x_len):
         """x (B, T) padded, x_len (B,) -> context c = h_T (B, H) and s_0 (B, H)."""
-        _check_ids("x", x, x_len)
-        h, _ = self.encoder(self.src_embed(x))  # (B, T, H)
-        c = h[torch.arange(len(x), device=x.device), x_len - 1]  # h at each line's last real token
+        _, c = self._read(x, x_len)  # c = h_T (B, H)
         return c, torch.tanh(self.init(c))
 
     def decode(self, y_prev, s, c):
@@ -100,16 +104,13 @@ class AdditiveAttention(nn.Module):
         return c, a
 
 
-class AttentionSeq2Seq(nn.Module, _Specials):
+class AttentionSeq2Seq(nn.Module, _Encoder):
     """Encoder-decoder with additive attention: a new context vector c_t at every decoder step (section 2.5)."""
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embed_dim: int, hidden_dim: int, attn_dim: int, *,
                  src_pad: int = 0, tgt_pad: int = 0, sos: int = 1, eos: int = 2):
         super().__init__()
-        self._set_specials(src_vocab_size, tgt_vocab_size, src_pad, tgt_pad, sos, eos)
-        self.src_embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=src_pad)
-        self.encoder = nn.GRU(embed_dim, hidden_dim, batch_first=True)
-        self.init = nn.Linear(hidden_dim, hidden_dim)  # s_0 from h_T
+        self._build_encoder(src_vocab_size, tgt_vocab_size, embed_dim, hidden_dim, src_pad, tgt_pad, sos, eos)
         self.attention = AdditiveAttention(hidden_dim, attn_dim)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_dim)
         self.cell = nn.GRUCell(embed_dim + hidden_dim, hidden_dim)
@@ -117,10 +118,8 @@ class AttentionSeq2Seq(nn.Module, _Specials):
 
     def encode(self, x, x_len):
         """x (B, T), x_len (B,) -> memory (h (B, T, H), U h_j (B, T, A), mask (B, T)) and s_0 (B, H)."""
-        _check_ids("x", x, x_len)
-        h, _ = self.encoder(self.src_embed(x))  # (B, T, H)
-        s0 = torch.tanh(self.init(h[torch.arange(len(x), device=x.device), x_len - 1]))  # (B, H)
-        return (h, self.attention.U(h), x != self.src_pad), s0
+        h, h_last = self._read(x, x_len)  # (B, T, H), (B, H)
+        return (h, self.attention.U(h), x != self.src_pad), torch.tanh(self.init(h_last))
 
     def step(self, y_prev, s, memory):
         """y_{t-1} (B,), s_{t-1} (B, H) -> logits (B, V), s_t (B, H), a_t (B, T)."""
