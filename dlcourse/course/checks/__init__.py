@@ -27,6 +27,7 @@ LABS = {  # lab (the notebook's name in solutions/ and labs/) -> its module in t
     "lab01_deep_networks": "deep_networks",
     "lab02_rnn_attention": "rnn_attention",
     "lab03_methodology": "methodology",
+    "lab04_large_scale": "large_scale",
 }
 
 
