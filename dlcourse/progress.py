@@ -38,10 +38,27 @@ class FinalLine(_text_tqdm):
         super().close()
 
 
+def _in_notebook_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 def progress(iterable=None, **kwargs):
-    """``tqdm(iterable, **kwargs)``: live in a notebook, one final line when rendered for the site."""
+    """``tqdm(iterable, **kwargs)``: live in a notebook, one final line when rendered for the site.
+
+    The live bar is ``tqdm.notebook.tqdm`` in a Jupyter kernel and ``tqdm.std.tqdm`` elsewhere,
+    never ``tqdm.auto``: its asyncio mix-in calls ``iter()`` on the iterable when the bar is
+    built, so a shuffling ``DataLoader`` would draw its order twice from its generator and a
+    seeded run would give other numbers live than on the site.
+    """
     if static_output():
         return FinalLine(iterable, **kwargs)
-    from tqdm.auto import tqdm
-
+    if _in_notebook_kernel():
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm.std import tqdm
     return tqdm(iterable, **kwargs)

@@ -1,4 +1,6 @@
-"""Progress bars: live with tqdm.auto, one final line when a notebook is rendered for the site."""
+"""Progress bars: live with tqdm (notebook or console), one final line when a notebook is rendered for the site."""
+
+import io
 
 import pytest
 
@@ -22,13 +24,28 @@ def test_a_bar_that_does_not_stay_or_is_disabled_prints_nothing(monkeypatch, cap
     assert capsys.readouterr().out == ""
 
 
-def test_live_bars_are_tqdm_auto(monkeypatch):
-    from tqdm.auto import tqdm
+def test_live_bars_are_plain_tqdm_outside_a_notebook(monkeypatch):
+    from tqdm.std import tqdm
 
     monkeypatch.delenv(progress_module.STATIC_ENV, raising=False)
     bar = progress(range(2))
     assert isinstance(bar, tqdm) and not isinstance(bar, FinalLine)
     bar.close()
+
+
+def test_a_live_bar_leaves_a_seeded_shuffle_alone(monkeypatch):
+    """The same generator gives the same batch order with and without a bar (tqdm.auto breaks this)."""
+    import torch
+
+    monkeypatch.delenv(progress_module.STATIC_ENV, raising=False)
+
+    def order(wrap):
+        loader = torch.utils.data.DataLoader(list(range(10)), batch_size=2, shuffle=True,
+                                             generator=torch.Generator().manual_seed(0))
+        return [b.tolist() for b in wrap(loader)]
+
+    assert order(lambda x: progress(x, disable=True)) == order(lambda x: x)
+    assert order(lambda x: progress(x, file=io.StringIO())) == order(lambda x: x)
 
 
 @pytest.mark.parametrize("value, static", [("1", True), ("0", False), ("", False)])
