@@ -41,6 +41,32 @@ def test_char_rnn_rejects_one_hot_input():
         CharRNN(7, 4, 6)(torch.zeros(2, 5, 7))
 
 
+def test_stacked_char_rnn_feeds_each_layer_the_states_of_the_one_below():
+    torch.manual_seed(0)
+    model = CharRNN(vocab_size=7, embed_dim=4, hidden_size=6, num_layers=2)
+    x = torch.randint(7, (3, 5))
+    logits, h = model(x)
+    assert logits.shape == (3, 5, 7) and h.shape == (2, 3, 6)
+    r = model.rnn
+    layer1 = nn.RNN(4, 6, batch_first=True)  # two separate one-layer RNNs with the stacked weights
+    layer2 = nn.RNN(6, 6, batch_first=True)
+    with torch.no_grad():
+        for layer, k in ((layer1, 0), (layer2, 1)):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(layer, f"{name}_l0").copy_(getattr(r, f"{name}_l{k}"))
+        hs1, h1 = layer1(model.embed(x))
+        hs2, h2 = layer2(hs1)
+        assert torch.allclose(logits, model.out(hs2), atol=1e-6)
+        assert torch.allclose(h, torch.cat([h1, h2]), atol=1e-6)
+    assert r.weight_ih_l1.shape == (6, 6)  # layer 2 reads layer 1's states, with weights of its own
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_char_rnn_rejects_a_bad_number_of_layers(bad):
+    with pytest.raises(ValueError, match="num_layers must be a positive int"):
+        CharRNN(7, 4, 6, num_layers=bad)
+
+
 def test_truncated_bptt_detaches_and_restarts():
     torch.manual_seed(0)
     model, loss_fn = CharRNN(7, 4, 6), TruncatedBPTT()

@@ -22,20 +22,26 @@ class AddingRNN(nn.Module):
 
 
 class CharRNN(nn.Module):
-    """Character-level language model: embedding -> vanilla RNN -> linear read-out of next-character logits."""
+    """Character-level language model: embedding -> vanilla RNN -> linear read-out of next-character logits.
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int):
+    With ``num_layers > 1`` the RNN is stacked: the hidden states of layer l are the inputs of
+    layer l + 1, every layer has its own weights, and the read-out sees the top layer only.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int = 1):
         super().__init__()
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive int (1 for a single recurrent layer), got {num_layers!r}")
         self.embed = nn.Embedding(vocab_size, embed_dim)
-        self.rnn = nn.RNN(embed_dim, hidden_size, batch_first=True)
+        self.rnn = nn.RNN(embed_dim, hidden_size, num_layers=num_layers, batch_first=True)
         self.out = nn.Linear(hidden_size, vocab_size)  # W_hy (plus a bias)
 
-    def forward(self, x, h=None):
-        """x (B, T) ids, h (1, B, H) or None -> logits (B, T, V) and the last state (1, B, H)."""
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T) ids, h (L, B, H) or None -> logits (B, T, V) and the last states (L, B, H), L layers."""
         if x.ndim != 2 or x.dtype != torch.long:
             raise ValueError(f"CharRNN expects character ids of shape (B, T) and dtype long, "
                              f"got {tuple(x.shape)} {x.dtype}")
-        hs, h = self.rnn(self.embed(x), h)  # (B, T, H), (1, B, H)
+        hs, h = self.rnn(self.embed(x), h)  # (B, T, H) of the top layer, (L, B, H)
         return self.out(hs), h
 
 
