@@ -28,6 +28,7 @@ LABS = {  # lab (the notebook's name in solutions/ and labs/) -> its module in t
     "lab02_rnn_attention": "rnn_attention",
     "lab03_methodology": "methodology",
     "lab04_large_scale": "large_scale",
+    "lab05_vision_preprocessing": "vision_preprocessing",
 }
 
 
