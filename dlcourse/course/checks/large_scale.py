@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data.digits import digits_data
-from . import CheckFailed, Exercise, Mistake, as_float, call, close, close_all, diagnose, expect_raises, passed
+from ...topics.dynamic import linear_macs
+from . import (CheckFailed, Exercise, Mistake, as_float, call, close, close_all, diagnose, expect_raises,
+               isclose_all, passed)
 
 
 def _seeded(build, seed=0):
@@ -319,7 +321,7 @@ def _cascade_cases():
     cheap, big = _trained((4,)), _trained((256, 256))
     with torch.no_grad():
         probs, big_pred = F.softmax(cheap(data.X_val), dim=1), big(data.X_val).argmax(1)
-    macs = [sum(m.in_features * m.out_features for m in net.modules() if isinstance(m, nn.Linear)) for net in (cheap, big)]
+    macs = [linear_macs(net) for net in (cheap, big)]
     real = (probs.max(1).values, probs.argmax(1) == data.y_val, big_pred == data.y_val, *map(float, macs),
             (5000.0, 20000.0))
     return hand + [real]
@@ -335,7 +337,7 @@ def check_cascade(cascade_cost_accuracy, choose_threshold) -> None:
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise CheckFailed("cascade_cost_accuracy should return the pair (accuracy, average cost per input)")
             got = (as_float(out[0], "accuracy"), as_float(out[1], "cost"))
-            if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(got, reference_cascade(*args))):
+            if not isclose_all(got, reference_cascade(*args), 1e-9):
                 diagnose([
                     Mistake(dict(cheap_on_all=False), "every input runs the cheap model first (its confidence "
                             "decides where the input goes), so the cost is cheap_cost + big_cost * (fraction sent), "
@@ -347,8 +349,7 @@ def check_cascade(cascade_cost_accuracy, choose_threshold) -> None:
                             "cost as kept (<): compute one mask, send = confidence < threshold, and use it for both"),
                     Mistake(dict(cost_rule="<="), "your cost treats the inputs at the threshold as sent (<=) but your "
                             "accuracy as kept (<): compute one mask, send = confidence < threshold, and use it for both"),
-                ], lambda **kw: all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(
-                    got, reference_cascade(*args, **kw))),
+                ], lambda **kw: isclose_all(got, reference_cascade(*args, **kw), 1e-9),
                     otherwise=f"at threshold {threshold:.6g} you return (accuracy, cost) = {got}; expected "
                               f"{reference_cascade(*args)}")
     for conf, cheap_ok, big_ok, c_cost, b_cost, budgets in _cascade_cases():
@@ -360,7 +361,7 @@ def check_cascade(cascade_cost_accuracy, choose_threshold) -> None:
             if not (isinstance(out, tuple) and len(out) == 3):
                 raise CheckFailed("choose_threshold should return (threshold, accuracy, cost)")
             got = tuple(as_float(v, "each of threshold, accuracy, cost") for v in out)
-            if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(got, reference_choose_threshold(*args))):
+            if not isclose_all(got, reference_choose_threshold(*args), 1e-9):
                 diagnose([
                     Mistake(dict(with_inf=False), "with this budget the best choice sends every input to the big "
                             "model: include math.inf among the candidate thresholds"),
@@ -370,8 +371,7 @@ def check_cascade(cascade_cost_accuracy, choose_threshold) -> None:
                             "(the smallest threshold), e.g. replace the best only when accuracy is strictly higher"),
                     Mistake(dict(pick="largest"), "you took the largest threshold within budget; take the most "
                                                   "accurate one (a larger threshold is not always more accurate)"),
-                ], lambda **kw: all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(
-                    got, reference_choose_threshold(*args, **kw))),
+                ], lambda **kw: isclose_all(got, reference_choose_threshold(*args, **kw), 1e-9),
                     otherwise=f"for budget {budget:g} you chose {got}; the reference chooses "
                               f"{reference_choose_threshold(*args)} (candidates: every distinct confidence, and inf)")
     passed("cascade_cost_accuracy and choose_threshold match the reference, on the digits and on edge cases")
