@@ -35,6 +35,7 @@ SOURCES = {
     "tatoeba-fra-eng": "https://raw.githubusercontent.com/genimind/seq2seq/4f3f8eb0adde54fcc8b89394336b002e7961244c/",
     "movietweetings": "https://raw.githubusercontent.com/sidooms/MovieTweetings/4d8280a3f1ea83e3e23f13d1710d19f43564274f/",
     "kg-conve": "https://github.com/TimDettmers/ConvE/raw/f3c0eb286025410fa5b4c04696c918264163d0ca/",
+    "fsdd": "https://raw.githubusercontent.com/Jakobovski/free-spoken-digit-dataset/v1.0.10/",
 }
 
 
