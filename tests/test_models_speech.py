@@ -29,10 +29,14 @@ def test_encoder_lengths_follow_the_strides_and_padding_does_not_leak():
     x, lengths = _batch([17, 9])
     h, out_len = enc(x, lengths)
     assert h.shape == (2, 5, 16) and out_len.tolist() == [5, 3]
-    clf = DigitClassifier(channels=(8, 8), strides=(1, 1), dropout=0.0).eval()
-    x3 = x.clone()
-    x3[1, :, 9:] = 1e6  # padding frames: CMVN sets them to 0, so their values cannot matter
-    assert torch.allclose(clf(x3[1:], lengths[1:]), clf(x[1:], lengths[1:]), atol=1e-6)
+    for normalise in (True, False):
+        clf = DigitClassifier(channels=(8, 8, 8), strides=(1, 2, 2), dropout=0.0).eval()
+        clf.encoder.normalise = normalise
+        x3 = x.clone()
+        x3[1, :, 9:] = 1e6  # padding frames are zeroed before and after every block: their values cannot matter
+        short = clf(x[1:, :, :9], lengths[1:])  # the same utterance without any padding
+        assert torch.allclose(clf(x3[1:], lengths[1:]), short, atol=1e-5)
+        assert torch.allclose(clf(x[1:], lengths[1:]), short, atol=1e-5)
 
 
 def test_ctc_targets_and_loss():

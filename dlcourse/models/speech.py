@@ -6,7 +6,7 @@ frame's statistics: normalisation uses real frames only, and pooling averages re
 
 * ``normalise_utterance``: cepstral mean and variance normalisation (CMVN), per utterance and
   per feature; it removes a constant channel or loudness offset and part of the speaker.
-* ``ConvEncoder``: 1-D convolutions over time, each followed by ReLU (and optional dropout);
+* ``ConvEncoder``: 1-D convolutions over time, each followed by ReLU (optional batch norm and dropout);
   a stride > 1 shortens the sequence. Returns frame features (B, T', C) and T' per line.
 * ``DigitClassifier``: encoder + mean over real frames + linear layer: isolated digits.
 * ``CTCRecogniser``: encoder + linear layer to 11 classes per frame (0 = CTC blank, digit d
@@ -52,10 +52,19 @@ def normalise_utterance(x: torch.Tensor, lengths: torch.Tensor, eps: float = 1e-
 
 
 class ConvEncoder(nn.Module):
-    """Conv1d-ReLU(-dropout) blocks over time; the block's stride divides the frame rate."""
+    """Conv1d(-BatchNorm)-ReLU(-dropout) blocks over time; the block's stride divides the frame rate.
+
+    After every block the padding frames are set to 0 again, so a real frame's output does not
+    depend on how much padding its batch has (without batch norm; in training mode the batch
+    statistics still count the zeros).
+
+    ``batch_norm=True`` puts a ``BatchNorm1d`` after every convolution; CTC training leaves
+    its all-blank plateau much sooner with it (the batch statistics include padding frames).
+    """
 
     def __init__(self, in_features: int = 40, channels: Sequence[int] = (96, 96, 96), kernel_size: int = 5,
-                 strides: Sequence[int] | None = None, dropout: float = 0.0, normalise: bool = True):
+                 strides: Sequence[int] | None = None, dropout: float = 0.0, normalise: bool = True,
+                 batch_norm: bool = False):
         super().__init__()
         channels = list(channels)
         strides = [1] * len(channels) if strides is None else list(strides)
@@ -66,13 +75,15 @@ class ConvEncoder(nn.Module):
             raise ValueError(f"kernel_size must be odd (padding k // 2 keeps the length), got {kernel_size}")
         self.in_features, self.kernel_size, self.strides = in_features, kernel_size, strides
         self.out_channels, self.normalise = channels[-1], normalise
-        layers, c_in = [], in_features
+        blocks, c_in = [], in_features
         for c, s in zip(channels, strides):
-            layers += [nn.Conv1d(c_in, c, kernel_size, stride=s, padding=kernel_size // 2), nn.ReLU()]
+            layers = [nn.Conv1d(c_in, c, kernel_size, stride=s, padding=kernel_size // 2)]
+            layers += [nn.BatchNorm1d(c), nn.ReLU()] if batch_norm else [nn.ReLU()]
             if dropout:
                 layers.append(nn.Dropout(dropout))
+            blocks.append(nn.Sequential(*layers))
             c_in = c
-        self.layers = nn.Sequential(*layers)
+        self.blocks = nn.ModuleList(blocks)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Real frames after the encoder: each stride-s layer maps L to floor((L - 1) / s) + 1."""
@@ -83,9 +94,16 @@ class ConvEncoder(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, F, T), (B,) -> frame features (B, T', C) and real frames per line (B,)."""
         _check_features(x, lengths, self.in_features)
+        lengths = lengths.to(x.device)
         if self.normalise:
-            x = normalise_utterance(x, lengths)
-        return self.layers(x).transpose(1, 2), self.output_lengths(lengths)
+            x = normalise_utterance(x, lengths)  # padding frames set to 0
+        else:
+            x = x * frame_mask(lengths, x.shape[2])[:, None, :].to(x.dtype)
+        for block, s in zip(self.blocks, self.strides):
+            lengths = torch.div(lengths - 1, s, rounding_mode="floor") + 1
+            x = block(x)
+            x = x * frame_mask(lengths, x.shape[2])[:, None, :].to(x.dtype)  # padding stays 0 for the next layer
+        return x.transpose(1, 2), lengths
 
 
 class DigitClassifier(nn.Module):
@@ -107,9 +125,9 @@ class CTCRecogniser(nn.Module):
     """Per-frame log-probabilities over blank + 10 digits, shape (T', B, 11) as ``nn.CTCLoss`` wants."""
 
     def __init__(self, in_features: int = 40, channels: Sequence[int] = (128, 128, 128, 128), kernel_size: int = 5,
-                 strides: Sequence[int] | None = (1, 2, 1, 1), dropout: float = 0.1):
+                 strides: Sequence[int] | None = (1, 2, 1, 1), dropout: float = 0.1, batch_norm: bool = True):
         super().__init__()
-        self.encoder = ConvEncoder(in_features, channels, kernel_size, strides, dropout)
+        self.encoder = ConvEncoder(in_features, channels, kernel_size, strides, dropout, batch_norm=batch_norm)
         self.out = nn.Linear(self.encoder.out_channels, NUM_DIGITS + 1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

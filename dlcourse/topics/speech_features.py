@@ -44,12 +44,12 @@ def _one_wave(w: torch.Tensor, i: int) -> torch.Tensor:
     return _check_wave(w)
 
 
-def hz_to_mel(f):
+def hz_to_mel(f: float | torch.Tensor) -> torch.Tensor:
     """HTK mel scale: 2595 log10(1 + f / 700) (a float or a tensor)."""
     return 2595.0 * torch.log10(1.0 + torch.as_tensor(f, dtype=torch.float64) / 700.0)
 
 
-def mel_to_hz(m):
+def mel_to_hz(m: float | torch.Tensor) -> torch.Tensor:
     """The inverse of ``hz_to_mel``: 700 (10^(m / 2595) - 1)."""
     return 700.0 * (10.0 ** (torch.as_tensor(m, dtype=torch.float64) / 2595.0) - 1.0)
 
@@ -98,7 +98,8 @@ def log_mel(x: torch.Tensor, sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT,
     """log(mel filterbank @ power spectrum + eps): (n_mels, T) or (B, n_mels, T)."""
     fb = mel_filterbank(n_mels, n_fft, sample_rate) if filterbank is None else filterbank
     if not isinstance(fb, torch.Tensor) or fb.ndim != 2 or fb.shape[1] != n_fft // 2 + 1:
-        raise ValueError(f"filterbank must have shape (n_mels, n_fft // 2 + 1 = {n_fft // 2 + 1}), got {tuple(getattr(fb, 'shape', ()))}")
+        raise ValueError(f"filterbank must have shape (n_mels, n_fft // 2 + 1 = {n_fft // 2 + 1}), "
+                         f"got {tuple(getattr(fb, 'shape', ()))}")
     power = stft_power(x, n_fft, hop)
     return torch.log(torch.matmul(fb.to(power), power) + eps)
 
@@ -121,30 +122,46 @@ def mfcc(x: torch.Tensor, n_mfcc: int = 13, **log_mel_kwargs) -> torch.Tensor:
     return torch.matmul(dct_matrix(n_mfcc, lm.shape[-2]).to(lm), lm)
 
 
-def num_frames(n_samples: int, hop: int = HOP) -> int:
+def num_frames(n_samples: int, hop: int = HOP, n_fft: int = N_FFT) -> int:
     """Frames ``torch.stft(center=True)`` makes from ``n_samples`` samples: 1 + n_samples // hop.
 
-    (``center=True`` pads n_fft // 2 zeros at each end, so the count does not depend on an even n_fft.)
+    ``center=True`` pads n_fft // 2 zeros at each end, so for an even ``n_fft`` the count does
+    not depend on it; for an odd one it is 1 + (n_samples - 1) // hop.
     """
     if n_samples < 1 or hop < 1:
         raise ValueError(f"need n_samples >= 1 and hop >= 1, got {n_samples} and {hop}")
-    return 1 + n_samples // hop
+    return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop
 
 
 def feature_batch(waves: Sequence[torch.Tensor], kind: str = "log_mel", pad_value: float | None = None,
-                  **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+                  chunk: int = 256, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     """Features of waveforms of different lengths, padded: (B, n_features, T_max) and frame counts (B,).
 
-    ``kind`` is "log_mel" or "mfcc". Padding frames hold ``pad_value`` (default: the smallest
-    feature value of the batch, i.e. silence for log-mel).
+    ``kind`` is "log_mel" or "mfcc"; ``kwargs`` go to ``log_mel`` or ``mfcc``. Padding frames
+    hold ``pad_value`` (default: the smallest feature value of the batch, i.e. silence for
+    log-mel). The waveforms are sorted by length, zero-padded and transformed ``chunk`` at a
+    time; since ``torch.stft(center=True)`` pads with zeros anyway, every real frame equals the
+    one computed from that waveform alone.
     """
     if kind not in ("log_mel", "mfcc"):
         raise ValueError(f"kind must be 'log_mel' or 'mfcc', got {kind!r}")
     if len(waves) == 0:
         raise ValueError("feature_batch needs at least one waveform")
+    if chunk < 1:
+        raise ValueError(f"chunk must be a positive number of waveforms, got {chunk}")
     fn = log_mel if kind == "log_mel" else mfcc
-    feats = [fn(_one_wave(w, i), **kwargs) for i, w in enumerate(waves)]
-    lengths = torch.tensor([f.shape[-1] for f in feats])
-    fill = min(float(f.min()) for f in feats) if pad_value is None else pad_value
-    out = torch.stack([F.pad(f, (0, int(lengths.max()) - f.shape[-1]), value=fill) for f in feats])
-    return out, lengths
+    waves = [_one_wave(w, i) for i, w in enumerate(waves)]
+    hop, n_fft = kwargs.get("hop", HOP), kwargs.get("n_fft", N_FFT)
+    lengths = torch.tensor([num_frames(len(w), hop, n_fft) for w in waves])
+    order = sorted(range(len(waves)), key=lambda i: len(waves[i]))  # similar lengths share a chunk
+    parts = []
+    for start in range(0, len(order), chunk):
+        group = [waves[i] for i in order[start:start + chunk]]
+        n = max(len(w) for w in group)
+        feats = fn(torch.stack([F.pad(w, (0, n - len(w))) for w in group]), **kwargs)  # (b, n_features, T)
+        parts.append(F.pad(feats, (0, int(lengths.max()) - feats.shape[-1])))
+    out = parts[0].new_empty((len(waves), *parts[0].shape[1:]))
+    out[torch.tensor(order, device=out.device)] = torch.cat(parts)
+    real = torch.arange(out.shape[-1], device=out.device) < lengths.to(out.device)[:, None]  # (B, T_max)
+    fill = float(out.masked_select(real[:, None, :]).min()) if pad_value is None else pad_value
+    return out.masked_fill(~real[:, None, :], fill), lengths
