@@ -55,11 +55,10 @@ def utterance_features(waves: Sequence[torch.Tensor], n_mfcc: int = 13, delta_or
     """MFCC frames of each waveform: a list of float32 arrays (T_i, n_mfcc * (delta_order + 1)).
 
     With ``mean_normalise`` the mean over the utterance's frames is subtracted from every
-    static coefficient (CMN), removing a constant channel or loudness offset. Waveforms of
-    similar length are processed together, zero-padded at the end; the padding changes no
-    frame of the waveform itself, since the STFT pads every waveform's end with zeros anyway.
+    static coefficient (CMN), removing a constant channel or loudness offset. The MFCCs come
+    from ``speech_features.feature_batch`` (similar lengths together, ``batch_size`` at a time).
     """
-    from .speech_features import mel_filterbank, mfcc, num_frames
+    from .speech_features import feature_batch, mel_filterbank
 
     if len(waves) == 0:
         raise ValueError("utterance_features needs at least one waveform")
@@ -67,17 +66,13 @@ def utterance_features(waves: Sequence[torch.Tensor], n_mfcc: int = 13, delta_or
         if not isinstance(w, torch.Tensor) or w.ndim != 1 or not w.is_floating_point() or len(w) == 0:
             raise ValueError(f"waves[{k}] must be a non-empty 1-D float tensor (n_samples,), got "
                              f"{tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__}")
-    bank, out = mel_filterbank(), [None] * len(waves)
-    order = sorted(range(len(waves)), key=lambda k: len(waves[k]))
-    for start in range(0, len(order), batch_size):
-        group = order[start:start + batch_size]
-        batch = torch.nn.utils.rnn.pad_sequence([waves[k].float() for k in group], batch_first=True)
-        coeffs = mfcc(batch, n_mfcc=n_mfcc, filterbank=bank).transpose(1, 2).numpy()  # (b, T_max, n_mfcc)
-        for row, k in enumerate(group):
-            c = coeffs[row, :num_frames(len(waves[k]))]
-            if mean_normalise:
-                c = c - c.mean(axis=0, keepdims=True)
-            out[k] = add_deltas(c, order=delta_order)
+    feats, lengths = feature_batch(waves, kind="mfcc", chunk=batch_size, n_mfcc=n_mfcc, filterbank=mel_filterbank())
+    out = []
+    for f, n in zip(feats, lengths.tolist()):
+        c = f[:, :n].T.numpy()  # (T_i, n_mfcc): the real frames only
+        if mean_normalise:
+            c = c - c.mean(axis=0, keepdims=True)
+        out.append(add_deltas(c, order=delta_order))
     return out
 
 
