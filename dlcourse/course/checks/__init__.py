@@ -30,6 +30,7 @@ LABS = {  # lab (the notebook's name in solutions/ and labs/) -> its module in t
     "lab04_large_scale": "large_scale",
     "lab05_vision_preprocessing": "vision_preprocessing",
     "lab06_speech_recognition": "speech_recognition",
+    "lab07_natural_language": "natural_language",
 }
 
 
