@@ -217,7 +217,13 @@ def hypothesis_alignment(source: Sequence[str], hypothesis: Hypothesis, tgt_itos
 
 
 def _sentence_stats(metric, hypotheses, references):
+    # Per-sentence n-gram statistics through the two methods sacrebleu's own significance
+    # tests (sacrebleu.significance, since 2.0) use; they are not public API, so fail clearly.
     import numpy as np
+
+    if not hasattr(metric, "_extract_corpus_statistics") or not hasattr(metric, "_compute_score_from_stats"):
+        raise RuntimeError("paired_bootstrap needs sacrebleu 2.x's per-sentence statistics "
+                           "(BLEU._extract_corpus_statistics); install sacrebleu 2.x (2.6.0 is pinned)")
 
     n_refs = max(len(r) for r in references)
     streams = [[" ".join(r[j]) if j < len(r) else None for r in references] for j in range(n_refs)]

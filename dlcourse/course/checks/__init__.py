@@ -31,6 +31,7 @@ LABS = {  # lab (the notebook's name in solutions/ and labs/) -> its module in t
     "lab05_vision_preprocessing": "vision_preprocessing",
     "lab06_speech_recognition": "speech_recognition",
     "lab07_natural_language": "natural_language",
+    "lab08_recommender_systems": "recommender_systems",
 }
 
 
