@@ -40,4 +40,27 @@ fi
 if [ -z "${DLCOURSE_DATA:-}" ] && [ -d ../shared/data ]; then
   export DLCOURSE_DATA="$(cd ../shared/data && pwd)"
 fi
-python -m pytest "$@"
+# With arguments, one pytest run with them (for example a single test file or notebook).
+if [ $# -gt 0 ]; then
+  exec python -m pytest "$@"
+fi
+
+# Otherwise two runs. Every notebook runs its model on one PyTorch thread (dlcourse.setup), so
+# two notebooks at a time fill a 2-core machine: the second run spreads the notebooks and the
+# Colab test over DLCOURSE_TEST_WORKERS processes (pytest-xdist, default 2; --dist loadscope keeps
+# each notebook's cells, and the Colab test's shared environment, in one process). The first
+# run goes one test at a time: the unit, lab, site and browser tests, and the notebooks that
+# time things and assert on the timings (chapter 4's speed-ups, 1.2's backward/forward ratio,
+# 7.2's and 7.3's output-layer costs), which a second busy process would disturb.
+TIMED_NOTEBOOKS=(chapters/ch04_large_scale chapters/ch01_deep_networks/02_backprop.ipynb
+                 chapters/ch07_natural_language/02_neural_language_model.ipynb
+                 chapters/ch07_natural_language/03_high_dimensional_outputs.ipynb)
+ignore_timed=()
+for path in "${TIMED_NOTEBOOKS[@]}"; do ignore_timed+=("--ignore=$path"); done
+start=$SECONDS
+status=0
+python -m pytest tests --ignore=tests/test_colab.py "${TIMED_NOTEBOOKS[@]}" || status=$?
+python -m pytest -n "${DLCOURSE_TEST_WORKERS:-2}" --dist loadscope tests/test_colab.py chapters solutions \
+  "${ignore_timed[@]}" || status=$?
+echo "both test runs: $((SECONDS - start)) s, exit status $status"
+exit $status
