@@ -32,6 +32,7 @@ LABS = {  # lab (the notebook's name in solutions/ and labs/) -> its module in t
     "lab06_speech_recognition": "speech_recognition",
     "lab07_natural_language": "natural_language",
     "lab08_recommender_systems": "recommender_systems",
+    "lab09_knowledge_graphs": "knowledge_graphs",
 }
 
 
