@@ -72,13 +72,10 @@ class KnowledgeGraph:
             if not (isinstance(row, (tuple, list)) and len(row) == 3):
                 raise ValueError(f"row {n}: expected a (head, relation, tail) triple of names, got {row!r}")
             h, r, t = row
-            for name, names, what in ((h, self.entities, "entity"), (r, self.relations, "relation"),
-                                      (t, self.entities, "entity")):
-                if name not in names:
-                    close = [x for x in names if str(name).lower() in x.lower()][:5]
-                    hint = f" (names containing it: {', '.join(close)})" if close else ""
-                    raise KeyError(f"row {n} {tuple(row)!r}: {self.name} has no {what} named {name!r}{hint}")
-            ids.append((self.entities.index(h), self.relations.index(r), self.entities.index(t)))
+            try:
+                ids.append((self.entity_id(h), self.relation_id(r), self.entity_id(t)))
+            except KeyError as err:
+                raise KeyError(f"row {n} {tuple(row)!r}: {err.args[0]}") from None
         return torch.tensor(ids, dtype=torch.long).reshape(-1, 3)
 
     def describe(self, triples: torch.Tensor) -> list[tuple[str, str, str]]:
@@ -95,8 +92,8 @@ def _index(names: list, name: str, what: str, graph: str) -> int:
     try:
         return names.index(name)
     except ValueError:
-        close = [n for n in names if name.lower() in n.lower()][:5]
-        hint = f"; names containing it: {', '.join(close)}" if close else ""
+        close = [n for n in names if str(name).lower() in n.lower()][:5]
+        hint = f" (names containing it: {', '.join(close)})" if close else ""
         raise KeyError(f"{graph} has no {what} named {name!r}{hint}") from None
 
 
