@@ -135,3 +135,10 @@ def test_neighbour_agreement_and_chance():
         kr.neighbour_agreement(X, "aab")
     with pytest.raises(ValueError, match="metric"):
         kr.neighbour_agreement(X, "aabb", metric="manhattan")
+
+
+def test_fact_splits_label_every_fact_and_its_inverse(kg):
+    splits = kr.fact_splits(kg)
+    assert splits[(0, 0, 1)] == "train" and splits[(1, 2, 0)] == "train"  # a -r-> b and b -r^-1-> a
+    assert splits[(1, 1, 3)] == "valid" and splits[(5, 3, 4)] == "test"
+    assert len(splits) == 2 * 5

@@ -35,3 +35,10 @@ def test_graph_patterns_on_a_hand_made_graph():
     assert not any(rule["r1"] == 1 and rule["r2"] == 2 for rule in rules)
     assert rl.degrees(triples, 4).tolist() == [6, 4, 4, 0]
     assert rl.bool_compose(A[3], A[3]).nonzero().tolist() == [[0, 2]]
+
+
+def test_pair_linked_finds_the_mirror_and_the_same_pair_under_any_relation():
+    known = torch.tensor([[0, 0, 1], [2, 1, 3]])
+    queries = torch.tensor([[1, 2, 0], [0, 1, 1], [3, 0, 2], [0, 0, 3]])
+    assert rl.pair_linked(known, queries, 4, reverse=True).tolist() == [True, False, True, False]
+    assert rl.pair_linked(known, queries, 4, reverse=False).tolist() == [False, True, False, False]

@@ -34,6 +34,15 @@ def _graphs(kg: KnowledgeGraph) -> dict[tuple, torch.Tensor]:
                            kg.num_entities, 2 * kg.num_relations) for key in keys}
 
 
+def fact_splits(kg: KnowledgeGraph) -> dict[tuple[int, int, int], str]:
+    """The split ("train", "valid" or "test") of every fact (h, r, t) of ``kg`` and of its inverse (t, r + R, h)."""
+    split_of = {}
+    for split in ("test", "valid", "train"):  # train last: it wins if a triple were in two splits
+        for row in with_inverses(kg.split(split), kg.num_relations).tolist():
+            split_of[tuple(row)] = split
+    return split_of
+
+
 @torch.no_grad()
 def answer(model, kg: KnowledgeGraph, head, relation, *, k: int = 10, inverse: bool = False) -> list[dict]:
     """The ``k`` best answers to (head, relation, ?), or to (?, relation, head) with ``inverse``.
@@ -55,10 +64,7 @@ def answer(model, kg: KnowledgeGraph, head, relation, *, k: int = 10, inverse: b
     hr = torch.tensor([[h], [r]], device=model.entity.device)
     scores = model.score_tails(hr[0], hr[1])[0].cpu()
     probs = scores.softmax(0)
-    split_of = {}
-    for split in ("test", "valid", "train"):  # train last: it wins if a triple were in two splits
-        for row in with_inverses(kg.split(split), kg.num_relations).tolist():
-            split_of[tuple(row)] = split
+    split_of = fact_splits(kg)
     top = scores.topk(min(k, kg.num_entities))
     return [{"answer": kg.entities[t], "score": float(s), "probability": float(probs[t]),
              "fact": split_of.get((h, r, t), "")} for s, t in zip(top.values.tolist(), top.indices.tolist())]

@@ -144,6 +144,16 @@ def composition_rules(A: torch.Tensor, *, min_support: int = 20, min_confidence:
     return rules[:max_rules] if max_rules else rules
 
 
+def pair_linked(known: torch.Tensor, queries: torch.Tensor, num_entities: int, *, reverse: bool) -> torch.Tensor:
+    """(n,) boolean: for each (h, r, t) of ``queries``, whether some fact of ``known`` (any relation) links
+    t to h (``reverse=True``: the mirror pair a lookup can exploit) or h to t (the same pair)."""
+    known, queries = torch.as_tensor(known).long(), torch.as_tensor(queries).long()
+    linked = torch.zeros(num_entities, num_entities, dtype=torch.bool)
+    linked[known[:, 0], known[:, 2]] = True
+    h, t = queries[:, 0], queries[:, 2]
+    return linked[t, h] if reverse else linked[h, t]
+
+
 def degrees(triples: torch.Tensor, num_entities: int) -> torch.Tensor:
     """Number of triples in which each entity takes part, as head or tail: (E,)."""
     triples = torch.as_tensor(triples).long()
