@@ -56,8 +56,10 @@ def solved(request):
     return request.param, solution_namespace(request.param)
 
 
-def test_the_solution_passes_every_check(solved, capsys):
+@pytest.mark.parametrize("salt", [0, 7919], ids=["lab inputs", "fresh inputs"])
+def test_the_solution_passes_every_check(solved, salt, capsys, monkeypatch):
     lab, namespace = solved
+    monkeypatch.setattr(checks, "SALT", salt)  # the grader draws a new salt for each submission
     for label, exercise in checks.checks_for(lab).items():
         missing = [n for n in exercise.names if n not in namespace]
         assert not missing, f"{lab}: the solution never defines {missing} ({label})"

@@ -1,18 +1,21 @@
 """Grading submitted lab notebooks against the course's checks (introduced with lab 1).
 
-``dlcourse grade LAB FOLDER`` runs every notebook in FOLDER in its own process, under a
-time limit per cell and per submission and a memory limit, and writes ``scores.csv``
-(one row per student, one column per exercise) and ``summary.md``.
+``dlcourse grade LAB FOLDER`` grades every notebook in FOLDER and writes ``scores.csv`` (one
+row per student, one column per exercise) and ``summary.md``. Each submission gets two
+processes: a check process (``checker``) that holds the checks and their references and never
+runs student code, and a student process (``submission``) that runs the cells and calls the
+student's functions when a check asks, answering with plain data only. So:
 
-What a submission cannot do:
-
-* Fake a pass. The grader imports the lab's checks before any student code runs and calls
-  those references; the student's own check cells are not run, so editing, deleting or
-  redefining them changes nothing.
-* Stop the grading of others, or lose work it completed. Each exercise is checked as soon
-  as the cell that defines it has run, and the result is written at once; a later crash,
-  infinite loop, memory blow-up or flood of output ends only that submission, and only
-  after its completed exercises were recorded. A file that is not a notebook scores zero.
+* A verdict cannot be faked. Student code cannot reach the checks, the references, the
+  verdicts or the channel they travel on; it can only return wrong values. Each submission's
+  checks draw fresh inputs (a per-submission salt), so answers cannot be looked up.
+* Where the kernel has Landlock, the student process cannot read the checks, the solutions,
+  the other submissions or the grades, write outside its empty working folder, open network
+  connections, or signal processes outside its own tree (``sandbox``).
+* A submission cannot stop the grading of others or lose work it completed. Each exercise is
+  checked as soon as the cell defining it has run, and the verdict is written at once; a crash,
+  a hang, a flood or an oversized message ends only that submission, under time and memory
+  limits, and every process it started is killed. A file that is not a notebook scores zero.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import resource
+import random
 import secrets
 import signal
 import subprocess
@@ -39,19 +42,13 @@ class Result:
     feedback: dict = field(default_factory=dict)  # exercise -> message
     status: str = "running"
     seconds: float = 0.0
+    confined: bool = False
 
 
-def _limit_memory(megabytes: int):
-    def apply():
-        limit = megabytes * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        os.setsid()  # its own process group, so a timeout kills every child too
-    return apply
-
-
-def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float = 60,
-              memory_mb: int = 4096) -> Result:
-    """Grade one submission in a separate process; never raises for a bad submission."""
+def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float = 60, memory_mb: int = 4096,
+              salt: int | None = None, hidden: tuple = (), confine: bool = True, max_mb: float = 50,
+              max_cells: int = 2000) -> Result:
+    """Grade one submission in its own check and student processes; never raises for a bad submission."""
     from .checks import checks_for  # imports torch, which only grading needs
 
     table = checks_for(lab)
@@ -59,20 +56,22 @@ def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float
     for label, exercise in table.items():
         result.feedback[label] = f"never defined {', '.join(f'`{n}`' for n in exercise.names)}"
     start = time.perf_counter()
-    nonce = secrets.token_hex(16)
+    settings = dict(lab=lab, notebook=os.path.abspath(path), timeout=timeout, cell_timeout=cell_timeout,
+                    memory_mb=memory_mb, salt=secrets.randbelow(10**9) if salt is None else salt,
+                    hidden=[os.path.abspath(p) for p in hidden], confine=confine, max_bytes=int(max_mb * 2**20),
+                    max_cells=max_cells)
     read_end, write_end = os.pipe()
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read_end, 65536), b"")))
     reader.start()
-    cmd = [sys.executable, "-m", "dlcourse.course.runner", lab, str(path.resolve()), str(cell_timeout), str(write_end)]
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                pass_fds=(write_end,), cwd=path.parent, preexec_fn=_limit_memory(memory_mb),
-                                env={**os.environ, "MPLBACKEND": "Agg"})
+        proc = subprocess.Popen([sys.executable, "-m", "dlcourse.course.checker", json.dumps(settings), str(write_end)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                pass_fds=(write_end,), start_new_session=True, env={**os.environ, "MPLBACKEND": "Agg"})
     finally:
         os.close(write_end)
     try:
-        proc.communicate(f"{nonce}\n".encode(), timeout=timeout)
+        proc.wait(timeout=timeout + 60)  # the check process keeps the limits; this is a safety net
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -80,22 +79,25 @@ def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float
     reader.join()
     os.close(read_end)
     for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
-        if not line.startswith(nonce + " "):
-            continue  # only the runner knows the nonce
-        record = json.loads(line[len(nonce) + 1:])
+        record = json.loads(line)  # written by the check process only
         if record.get("exercise") in result.scores:
             result.scores[record["exercise"]] = float(record["passed"])
             result.feedback[record["exercise"]] = record["message"]
+        elif "confined" in record:
+            result.confined = record["confined"]
         elif "status" in record and not result.status.startswith("stopped"):
             result.status = record["status"]
-    if result.status == "running" or (result.status == "completed" and proc.returncode != 0):
-        result.status = f"ended early with exit code {proc.returncode} (a crash or the memory limit)"
+    if result.status == "running":
+        result.status = f"grading failed (the check process ended with exit code {proc.returncode})"
     result.seconds = time.perf_counter() - start
     return result
 
 
-def grade(lab: str, folder: Path, out: Path, *, jobs: int = 1, **limits) -> list[Result]:
-    """Grade every ``*.ipynb`` in ``folder``, ``jobs`` at a time; write ``scores.csv`` and ``summary.md``."""
+def grade(lab: str, folder: Path, out: Path, *, jobs: int = 1, seed: int | None = None, **limits) -> list[Result]:
+    """Grade every ``*.ipynb`` in ``folder``, ``jobs`` at a time; write ``scores.csv`` and ``summary.md``.
+
+    ``seed`` fixes each submission's salt (for reproducible tests); by default it is drawn at random.
+    """
     from .checks import checks_for
 
     folder, out = Path(folder), Path(out)
@@ -109,7 +111,8 @@ def grade(lab: str, folder: Path, out: Path, *, jobs: int = 1, **limits) -> list
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
 
     def run(path: Path) -> Result:
-        result = grade_one(lab, path, **limits)
+        salt = None if seed is None else random.Random(f"{seed}/{path.name}").randrange(10**9)
+        result = grade_one(lab, path, salt=salt, hidden=(folder, out), **limits)
         print(f"{result.student:>24}  {sum(result.scores.values()):.0f}/{len(exercises)}  "
               f"{result.seconds:5.1f} s  {result.status}", flush=True)
         return result

@@ -36,6 +36,16 @@ LABS = {  # lab (the notebook's name in solutions/ and labs/) -> its module in t
 }
 
 
+SALT = 0
+"""Added to the seed of every input a check draws at random (``fresh``). It is 0 in a lab, so a
+student sees the same inputs each time; the grader sets a new one for each submission."""
+
+
+def fresh(seed: int) -> int:
+    """The seed ``seed`` for this submission's inputs."""
+    return seed + SALT
+
+
 class CheckFailed(AssertionError):
     """The student's answer is wrong; the message says how."""
 

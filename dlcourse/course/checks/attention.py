@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from ...topics.attention_maps import date_attention
-from . import CheckFailed, Mistake, call, close, diagnose, expect_sequence, expect_tensor, expect_unchanged, passed
+from . import (CheckFailed, Mistake, call, close, diagnose, expect_sequence, expect_tensor, expect_unchanged,
+               fresh, passed)
 
 tanh = torch.tanh
 
@@ -30,7 +31,7 @@ def reference_additive_attention(s, H, mask, W, U, v, *, softmax_dim: int = 1, m
 
 
 def _attention_case(batch, T, S, D, A, lengths, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     randn = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
     mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]  # (B, T), True at real tokens
     return randn(batch, S), randn(batch, T, D), mask, randn(A, S), randn(A, D), randn(A)

@@ -6,7 +6,7 @@ import torch
 
 from ...topics.gradflow import RECIPE, train_recipe
 from . import (CheckFailed, Exercise, Mistake, call, close, close_all, diagnose, expect_sequence, expect_tensor,
-               expect_unchanged, passed)
+               expect_unchanged, fresh, passed)
 
 sigmoid, relu, tanh = torch.sigmoid, torch.relu, torch.tanh
 
@@ -16,7 +16,7 @@ def _with_bias(Z):
 
 
 def _net(sizes, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     Us = [torch.randn(n, m + 1, generator=g, dtype=torch.float64) / m**0.5 for m, n in zip(sizes[:-1], sizes[1:])]
     X = torch.randn(7, sizes[0], generator=g, dtype=torch.float64)
     Y = torch.nn.functional.one_hot(torch.randint(sizes[-1], (7,), generator=g), sizes[-1]).double()
@@ -212,7 +212,7 @@ def reference_adam(p, grads, lr, betas, eps, *, bias_correction=True):
 
 def check_adam_step(adam_step) -> None:
     """adam_step(p, grad, state, lr, betas, eps) updates p in place, keeping its moments in ``state``."""
-    g = torch.Generator().manual_seed(6)
+    g = torch.Generator().manual_seed(fresh(6))
     target = torch.randn(5, generator=g, dtype=torch.float64)
     lr, betas, eps = 0.05, (0.9, 0.999), 1e-8
     p_ref = torch.zeros(5, dtype=torch.float64, requires_grad=True)

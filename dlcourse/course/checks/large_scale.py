@@ -13,7 +13,7 @@ from torch import nn
 
 from ...data.digits import digits_data
 from ...topics.dynamic import linear_macs
-from . import (CheckFailed, Exercise, Mistake, as_float, call, close, close_all, diagnose, expect_raises,
+from . import (CheckFailed, Exercise, Mistake, as_float, call, close, close_all, diagnose, expect_raises, fresh,
                isclose_all, passed)
 
 
@@ -126,7 +126,7 @@ def reference_magnitude_prune(model, sparsity, *, per_layer=False):
 
 def _prune_case(sizes, scales, decimals, seed):
     """Linear layers whose weights have very different scales (ties where rounded), with tiny non-zero biases."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     layers = []
     for n_in, n_out, scale in zip(sizes[:-1], sizes[1:], scales):
         linear = nn.Linear(n_in, n_out)
@@ -247,7 +247,7 @@ DISTILLATION_MISTAKES = [
 
 def check_distillation_loss(distillation_loss) -> None:
     """Three batches of random logits and temperatures, value and gradient against the reference."""
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(fresh(0))
     for T, alpha in [(4.0, 0.7), (2.0, 0.25), (1.0, 0.5)]:
         student = (2 * torch.randn(8, 10, generator=g, dtype=torch.float64)).requires_grad_()
         teacher, y = 3 * torch.randn(8, 10, generator=g, dtype=torch.float64), torch.randint(10, (8,), generator=g)

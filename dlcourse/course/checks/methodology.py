@@ -11,7 +11,7 @@ from torch import nn
 
 from ...data.digits import digits_data
 from ...topics.recipe import PATHOLOGIES, REMEDIES, RunConfig, mystery_answers, train_run
-from . import CheckFailed, Exercise, Mistake, call, close_all, diagnose, expect_raises, isclose_all, passed
+from . import (CheckFailed, Exercise, Mistake, call, close_all, diagnose, expect_raises, fresh, isclose_all, passed)
 
 # Exercise 1 -----------------------------------------------------------------------------
 
@@ -19,7 +19,7 @@ from . import CheckFailed, Exercise, Mistake, call, close_all, diagnose, expect_
 def check_log_uniform(log_uniform) -> None:
     """The sampler: shape, range, log-uniformity, its own generator, and clear errors."""
     state = torch.random.get_rng_state()
-    values = call(log_uniform, "log_uniform", 1e-5, 1e-1, 4000, torch.Generator().manual_seed(0))
+    values = call(log_uniform, "log_uniform", 1e-5, 1e-1, 4000, torch.Generator().manual_seed(fresh(0)))
     if not isinstance(values, torch.Tensor) or tuple(values.shape) != (4000,):
         raise CheckFailed(f"log_uniform(low, high, n, generator) should return a tensor of shape (n,), got "
                           f"{type(values).__name__} {tuple(getattr(values, 'shape', ()))}")
@@ -35,8 +35,8 @@ def check_log_uniform(log_uniform) -> None:
                           "the range in log scale; you sampled uniformly in the value. Draw u uniformly between "
                           "log(low) and log(high), then return exp(u)")],
                  otherwise=f"{below:.1%} of your samples lie below 1e-3; a log-uniform sampler puts half of them there")
-    again = call(log_uniform, "log_uniform", 1e-5, 1e-1, 4000, torch.Generator().manual_seed(0))
-    other = call(log_uniform, "log_uniform", 1e-5, 1e-1, 4000, torch.Generator().manual_seed(1))
+    again = call(log_uniform, "log_uniform", 1e-5, 1e-1, 4000, torch.Generator().manual_seed(fresh(0)))
+    other = call(log_uniform, "log_uniform", 1e-5, 1e-1, 4000, torch.Generator().manual_seed(fresh(1)))
     if not torch.equal(torch.as_tensor(again).double(), values):
         raise CheckFailed("the same generator seed gave different samples: draw only from the generator")
     if torch.equal(torch.as_tensor(other).double(), values):
@@ -59,7 +59,7 @@ def check_random_search(log_uniform, random_search) -> None:
         seen.append(dict(params))
         return -abs(math.log10(params["lr"]) + 0.5)  # best at lr = 10**-0.5; weight decay does not matter
 
-    out = call(random_search, "random_search", objective, space, 30, torch.Generator().manual_seed(0))
+    out = call(random_search, "random_search", objective, space, 30, torch.Generator().manual_seed(fresh(0)))
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict)):
         raise CheckFailed("random_search should return the pair (best_params, best_score)")
     best_params, best_score = out
@@ -129,13 +129,13 @@ def check_lr_range_test(lr_range_test, suggest_lr) -> None:
     model, X, y = _range_case()
     settings = dict(lr_min=1e-5, lr_max=10.0, num_steps=150, batch_size=64)
     out = call(lr_range_test, "lr_range_test", copy.deepcopy(model), X, y,
-               generator=torch.Generator().manual_seed(0), **settings)
+               generator=torch.Generator().manual_seed(fresh(0)), **settings)
     if not (isinstance(out, tuple) and len(out) == 2):
         raise CheckFailed("lr_range_test should return the pair (lrs, losses): two lists of the same length")
     lrs, losses = [list(map(float, v)) for v in out]
 
     def ref(**kw):
-        return reference_lr_range_test(copy.deepcopy(model), X, y, generator=torch.Generator().manual_seed(0),
+        return reference_lr_range_test(copy.deepcopy(model), X, y, generator=torch.Generator().manual_seed(fresh(0)),
                                        **settings, **kw)
 
     want_lrs, want_losses = ref()
@@ -173,9 +173,9 @@ def check_lr_range_test(lr_range_test, suggest_lr) -> None:
 # Exercise 3 -----------------------------------------------------------------------------
 
 def _averaging_case(seed=0):
-    torch.manual_seed(seed)
+    torch.manual_seed(fresh(seed))
     model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     X, y = torch.randn(64, 6, generator=g), torch.randint(3, (64,), generator=g)
     return model, X, y
 

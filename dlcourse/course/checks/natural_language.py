@@ -11,7 +11,7 @@ from ...models.seq2seq import AdditiveAttention
 from ...topics.large_vocab import ClassSoftmax, importance_weights
 from ...topics.ngrams import NGramModel, interpolate_log_probs, ngram_counts, perplexity
 from . import (CheckFailed, Exercise, Mistake, as_float, call, close, diagnose, expect_raises, expect_tensor,
-               expect_unchanged, passed)
+               expect_unchanged, fresh, passed)
 from .attention import _attention_mistakes, reference_additive_attention
 
 # Exercise 1 -----------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def _within_class(word_scores, word_class):
 
 
 def _class_case(batch, hidden, vocab_size, word_class, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     randn = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
     word_class = torch.tensor(word_class)
     K = int(word_class.max()) + 1
@@ -282,7 +282,7 @@ def reference_importance_gradient(a, y, samples, log_q, *, normalise: str = "sum
 
 
 def _importance_case(V, m, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     a = 2.0 * torch.randn(V, generator=g, dtype=torch.float64)
     q = torch.rand(V, generator=g, dtype=torch.float64) + 0.2
     q = q / q.sum()
@@ -323,7 +323,7 @@ def check_importance_gradient(importance_gradient) -> None:
     a, y, _, log_q = _importance_case(200, 1, 3)
     exact = -torch.softmax(a, dim=0)
     exact[y] += 1.0
-    g = torch.Generator().manual_seed(4)
+    g = torch.Generator().manual_seed(fresh(4))
     errors = []
     for m in (10, 100, 1000, 10000):
         draws = [importance_gradient(a, y, torch.multinomial(log_q.exp(), m, replacement=True, generator=g), log_q)
@@ -356,7 +356,7 @@ def _attention_variant(s_prev, h, mask, W, U, b, v, **kw):
 
 
 def _translation_case(batch, T, S, D, A, lengths, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     randn = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
     mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
     return randn(batch, S), randn(batch, T, D), mask, randn(A, S), randn(A, D), randn(A), randn(A)

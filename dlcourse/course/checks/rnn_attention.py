@@ -12,7 +12,7 @@ from torch import nn
 from ...data.synthetic import adding_problem
 from ...models.rnn import AddingRNN
 from . import (CheckFailed, Exercise, Mistake, as_float, call, close, close_all, diagnose, expect_sequence,
-               expect_tensor, expect_unchanged, passed)
+               expect_tensor, expect_unchanged, fresh, passed)
 from .attention import check_additive_attention, check_attention_reading
 
 sigmoid, tanh = torch.sigmoid, torch.tanh
@@ -34,9 +34,9 @@ def reference_lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, *, orde
 
 
 def _lstm_case(batch, n_in, n_hidden, seed):
-    torch.manual_seed(seed)
+    torch.manual_seed(fresh(seed))
     cell = nn.LSTMCell(n_in, n_hidden).double()
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     x = torch.randn(batch, n_in, generator=g, dtype=torch.float64)
     h = torch.randn(batch, n_hidden, generator=g, dtype=torch.float64)
     c = 2 * torch.randn(batch, n_hidden, generator=g, dtype=torch.float64)  # large enough for tanh(c) to matter
@@ -106,7 +106,7 @@ def reference_clip(grads, max_norm, *, mode: str = "global", eps: float = EPS, o
 
 
 def _clip_cases():
-    g = torch.Generator().manual_seed(3)
+    g = torch.Generator().manual_seed(fresh(3))
     shapes = [(3, 4), (4,), (2, 2, 2), (5, 1)]
 
     def grads(total, big=None):
@@ -184,9 +184,9 @@ def reference_train_step(model, X, y, optimizer, max_norm, *, clip: bool = True,
 
 
 def _train_case(steps: int = 4):
-    torch.manual_seed(7)
+    torch.manual_seed(fresh(7))
     model = AddingRNN(8).double()
-    g = torch.Generator().manual_seed(8)
+    g = torch.Generator().manual_seed(fresh(8))
     batches = [tuple(t.double() for t in adding_problem(16, 10, g)) for _ in range(steps)]
     return model, batches
 

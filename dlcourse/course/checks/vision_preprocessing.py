@@ -7,11 +7,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from . import CheckFailed, Exercise, Mistake, call, close, diagnose, expect_raises, expect_tensor, passed
+from . import (CheckFailed, Exercise, Mistake, call, close, diagnose, expect_raises, expect_tensor, fresh, passed)
 
 
 def _images(shape, seed, scale=1.0, offset=0.0):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     return offset + scale * torch.rand(*shape, generator=g, dtype=torch.float64)
 
 
@@ -164,21 +164,21 @@ def check_random_crop_flip(random_crop_flip) -> None:
     for shape, pad, seed in [((6, 1, 8, 8), 1, 0), ((5, 3, 7, 9), 2, 1)]:
         X = _images(shape, seed)
         original = X.clone()
-        got = expect_tensor(call(random_crop_flip, "random_crop_flip", X, torch.Generator().manual_seed(seed), pad),
+        got = expect_tensor(call(random_crop_flip, "random_crop_flip", X, torch.Generator().manual_seed(fresh(seed)), pad),
                             shape, f"random_crop_flip(X, generator, {pad})")
         if not torch.equal(X, original):
             raise CheckFailed("random_crop_flip changed its input in place: return new images and leave X as it was "
                               "(the caller's data must stay unaugmented)")
-        want = reference_crop_flip(X, torch.Generator().manual_seed(seed), pad)
+        want = reference_crop_flip(X, torch.Generator().manual_seed(fresh(seed)), pad)
         if not torch.equal(got, want):
             diagnose(CROP_MISTAKES, lambda **kw: torch.equal(got, reference_crop_flip(
-                X, torch.Generator().manual_seed(seed), **{"pad": pad, **kw})),
+                X, torch.Generator().manual_seed(fresh(seed)), **{"pad": pad, **kw})),
                 otherwise="your crops differ from the reference: draw the offsets first, torch.randint(0, 2 * pad + 1, "
                           "(N, 2), generator=generator), then the flips, torch.rand(N, generator=generator) < 0.5; pad "
                           "with zeros, crop H x W at (row, column) offset, then flip the chosen images left-right")
     X = _images((4, 1, 6, 6), 5)
-    got = call(random_crop_flip, "random_crop_flip", X, torch.Generator().manual_seed(5), 1, False)
-    if not torch.equal(got, reference_crop_flip(X, torch.Generator().manual_seed(5), 1, False)):
+    got = call(random_crop_flip, "random_crop_flip", X, torch.Generator().manual_seed(fresh(5)), 1, False)
+    if not torch.equal(got, reference_crop_flip(X, torch.Generator().manual_seed(fresh(5)), 1, False)):
         raise CheckFailed("with flip=False the crops should be those of flip=True, unflipped: still draw the flips "
                           "from the generator (so the offsets of later batches do not change), but do not apply them")
     expect_raises(random_crop_flip, "random_crop_flip", (_images((8, 8), 0), torch.Generator(), 1),

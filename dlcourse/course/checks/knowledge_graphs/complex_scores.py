@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ....models.kg_embeddings import ComplEx
-from .. import CheckFailed, Mistake, call, close, diagnose, expect_tensor, expect_unchanged, passed
+from .. import CheckFailed, Mistake, call, close, diagnose, expect_tensor, expect_unchanged, fresh, passed
 
 
 def _package_complex(entity: torch.Tensor, relation: torch.Tensor) -> ComplEx:
@@ -53,7 +53,7 @@ def reference_complex_tails(entity, relation, h, r, *, conj: str = "tail", part:
 
 
 def _complex_case(num_entities, num_relations, dim, batch, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     entity = torch.randn(num_entities, 2 * dim, generator=g, dtype=torch.float64)
     relation = torch.randn(num_relations, 2 * dim, generator=g, dtype=torch.float64)
     h = torch.randint(num_entities, (batch,), generator=g)

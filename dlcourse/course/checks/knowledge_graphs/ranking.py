@@ -7,7 +7,7 @@ import math
 import torch
 
 from ....topics.link_prediction import rank_metrics, rank_of_target
-from .. import CheckFailed, Mistake, call, close, diagnose, expect_tensor, expect_unchanged, passed
+from .. import CheckFailed, Mistake, call, close, diagnose, expect_tensor, expect_unchanged, fresh, passed
 
 # Exercise 3 -----------------------------------------------------------------------------
 
@@ -43,7 +43,7 @@ def reference_rank(scores, target, known, *, filtered: bool = True, filter_targe
 
 def _rank_case(batch, num_entities, seed):
     """Integer scores (many ties), other known answers, and the target itself known in most rows."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     scores = torch.randint(0, 5, (batch, num_entities), generator=g).double()
     target = torch.randint(num_entities, (batch,), generator=g)
     known = torch.rand(batch, num_entities, generator=g) < 0.3
@@ -121,7 +121,7 @@ def reference_metrics(ranks, ks=(1, 3, 10), *, mrr: str = "mean of reciprocals",
 
 def _ranks_case(size, seed):
     """Realistic ranks: many small ones, some halves (ties), a long tail; exactly 1, 3 and 10 occur."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     ranks = 1 + torch.floor(torch.rand(size, generator=g, dtype=torch.float64).pow(3) * 40 * 2) / 2
     ranks[:4] = torch.tensor([1.0, 3.0, 10.0, 1.5], dtype=torch.float64)
     return ranks

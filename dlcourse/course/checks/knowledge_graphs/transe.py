@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from ....models.kg_embeddings import TransE
-from .. import CheckFailed, Mistake, as_float, call, close, diagnose, expect_tensor, expect_unchanged, passed
+from .. import (CheckFailed, Mistake, as_float, call, close, diagnose, expect_tensor, expect_unchanged, fresh, passed)
 
 # Exercise 1 -----------------------------------------------------------------------------
 
@@ -45,7 +45,7 @@ def reference_transe_score(head, relation, tail, p, *, sign: float = -1.0, squar
 
 
 def _transe_case(batch, dim, seed):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     return tuple(torch.randn(batch, dim, generator=g, dtype=torch.float64) for _ in range(3))
 
 
@@ -110,7 +110,7 @@ def reference_margin_loss(positive, negative, margin, *, flip: bool = False, mar
 
 def _margin_case(batch, negatives, seed):
     """Positive scores around -1, negatives around -2: some pairs inside the margin, some beyond it."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     positive = -1.0 + 0.8 * torch.randn(batch, generator=g, dtype=torch.float64)
     negative = -2.0 + 0.8 * torch.randn(batch, negatives, generator=g, dtype=torch.float64)
     return positive, negative

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ....topics.relations import adjacency, bool_compose
-from .. import CheckFailed, Mistake, call, diagnose, expect_tensor, expect_unchanged, passed
+from .. import CheckFailed, Mistake, call, diagnose, expect_tensor, expect_unchanged, fresh, passed
 
 
 def reference_two_hop_answers(triples, num_entities, num_relations, h, r1, r2, *, order: str = "r1 then r2",
@@ -35,7 +35,7 @@ def reference_two_hop_answers(triples, num_entities, num_relations, h, r1, r2, *
 
 def _graph_case(num_entities, num_relations, num_triples, num_questions, seed):
     """Random facts, and questions whose first hop has answers; one question's path returns to its head."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     triples = torch.stack([torch.randint(num_entities, (num_triples,), generator=g),
                            torch.randint(num_relations, (num_triples,), generator=g),
                            torch.randint(num_entities, (num_triples,), generator=g)], 1)

@@ -7,7 +7,7 @@ import functools
 import torch
 
 from ....topics import bandits
-from .. import CheckFailed, Mistake, call, close, diagnose, expect_tensor, expect_unchanged, passed
+from .. import CheckFailed, Mistake, call, close, diagnose, expect_tensor, expect_unchanged, fresh, passed
 
 # Exercises 5 and 6 ------------------------------------------------------------------------
 
@@ -102,7 +102,7 @@ def reference_thompson(rewards, generator, *, swap: bool = False, update: str = 
 
 def _reward_table(probs, steps, seed) -> torch.Tensor:
     """(steps, K) 0/1 float: what each arm would pay at each step (only the played arm's is seen)."""
-    return torch.bernoulli(probs.expand(steps, -1), generator=torch.Generator().manual_seed(seed))
+    return torch.bernoulli(probs.expand(steps, -1), generator=torch.Generator().manual_seed(fresh(seed)))
 
 
 THOMPSON_MISTAKES = [

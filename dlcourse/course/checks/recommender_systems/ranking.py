@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ....topics import ranking
-from .. import CheckFailed, Mistake, as_float, call, diagnose, expect_unchanged, passed
+from .. import CheckFailed, Mistake, as_float, call, diagnose, expect_unchanged, fresh, passed
 
 # Exercises 3 and 4 ------------------------------------------------------------------------
 
@@ -72,7 +72,7 @@ def reference_ndcg(scores, seen, relevant, k, *, exclude: bool = True, discount:
 
 def _ranking_case(num_users, num_items, seed):
     """Scores without ties, seen items that tend to score high, held-out sets of 0 to 7 items."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     scores = torch.randn(num_users, num_items, generator=g, dtype=torch.float64)
     seen = torch.rand(num_users, num_items, generator=g) < 0.3
     scores = scores + 1.5 * seen  # a model scores what a user already has highly

@@ -10,7 +10,7 @@ from ....data.movietweetings import Ratings
 from ....models.matrix_factorisation import BiasedMF
 from ....topics import rec_baselines
 from .. import (CheckFailed, Mistake, as_float, call, close, diagnose, expect_sequence, expect_tensor,
-                expect_unchanged, passed)
+                expect_unchanged, fresh, passed)
 
 # Exercise 1 -----------------------------------------------------------------------------
 
@@ -56,7 +56,7 @@ def reference_biases(train: Ratings, reg_user: float, reg_item: float, num_iters
 
 def _bias_case() -> Ratings:
     """40 ratings by users 0-5 of items 0-6; user 6 and item 7 have none (they appear only later)."""
-    g = torch.Generator().manual_seed(8)
+    g = torch.Generator().manual_seed(fresh(8))
     user = torch.cat([torch.arange(6), torch.randint(6, (34,), generator=g)])
     item = torch.cat([torch.arange(7)[:6], torch.randint(7, (34,), generator=g)])
     rating = torch.randint(11, (40,), generator=g).float()
@@ -183,7 +183,7 @@ def reference_mf_step(mu, user_bias, item_bias, P, Q, user, item, rating, lr, re
 
 def _mf_case(num_users, num_items, dim, batch, seed):
     """Parameters and a minibatch; in a batch of more than two ratings a user and an item occur twice."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(fresh(seed))
     randn = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
     user = torch.randint(num_users, (batch,), generator=g)
     item = torch.randint(num_items, (batch,), generator=g)
