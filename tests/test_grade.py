@@ -17,7 +17,7 @@ def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     expected = build(LAB, folder, KINDS)
     out = tmp_path_factory.mktemp("grades")
-    results = grade.grade(LAB, folder, out, jobs=2, timeout=60, cell_timeout=20, memory_mb=3072)
+    results = grade.grade(LAB, folder, out, jobs=2, seed=0, timeout=60, cell_timeout=20, memory_mb=3072)
     return expected, {r.student: r for r in results}, out
 
 
@@ -60,7 +60,7 @@ def test_bad_arguments_are_clear(tmp_path):
 @pytest.mark.parametrize("lab", [lab for lab in LABS if lab != LAB])
 def test_every_other_lab_grades_solved_partial_and_blank_submissions(lab, tmp_path):
     expected = build(lab, tmp_path / "submissions", ["solved", "partial2", "blank"])
-    results = grade.grade(lab, tmp_path / "submissions", tmp_path / "grades", jobs=2, timeout=180,
+    results = grade.grade(lab, tmp_path / "submissions", tmp_path / "grades", jobs=2, seed=1, timeout=180,
                           cell_timeout=90, memory_mb=4096)
     assert {r.student: sum(r.scores.values()) for r in results} == expected
     assert all(r.status == "completed" for r in results)

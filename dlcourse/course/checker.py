@@ -23,8 +23,6 @@ import time
 
 from . import sandbox, wire
 from .nb import ROOT, SETUP_CELL_ID
-from .remote import CheckSide
-
 STARTUP_SECONDS = 120
 """How long the student process may take to start (it imports torch) before the submission fails."""
 
@@ -91,9 +89,11 @@ def _student_limits(memory_mb: int):
     def apply():
         import resource
 
-        sandbox.die_with_parent()
         limit = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if os.geteuid() == 0:  # root without capabilities: no reading other processes' memory or descriptors
+            sandbox.drop_capabilities()
+        sandbox.die_with_parent()
     return apply
 
 
@@ -113,14 +113,6 @@ def main(settings: dict, result_fd: int) -> None:
         report({"status": str(err) if isinstance(err, NotebookError) else f"could not be read ({err.strerror})"})
         return
 
-    import torch
-
-    from . import checks
-
-    torch.set_num_threads(1)  # the checks' models are small; one thread per process lets jobs run side by side
-    checks.SALT = settings["salt"]  # fresh inputs for this submission
-    table = checks.checks_for(settings["lab"])
-    names = sorted({n for exercise in table.values() for n in exercise.names})
     mine, theirs = socket.socketpair()
     workdir = tempfile.mkdtemp(prefix="dlcourse-submission-")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir,
@@ -131,6 +123,15 @@ def main(settings: dict, result_fd: int) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=_student_limits(settings["memory_mb"]))
     theirs.close()
+    import torch  # while the student process starts
+
+    from . import checks
+    from .remote import CheckSide
+
+    torch.set_num_threads(1)  # the checks' models are small; one thread per process lets jobs run side by side
+    checks.SALT = settings["salt"]  # fresh inputs for this submission
+    table = checks.checks_for(settings["lab"])
+    names = sorted({n for exercise in table.values() for n in exercise.names})
     side = CheckSide(mine, settings["cell_timeout"] + 5)
     status = "completed"
     try:
@@ -184,7 +185,7 @@ def _ended(proc: subprocess.Popen) -> bool:
     return True
 
 
-def _verdict(side: CheckSide, exercise) -> dict:
+def _verdict(side, exercise) -> dict:
     from .checks import CheckFailed
 
     try:
@@ -202,6 +203,6 @@ def _verdict(side: CheckSide, exercise) -> dict:
 
 
 if __name__ == "__main__":
-    sys.stdout = sys.stderr = open(os.devnull, "w")
+    sys.stdout = open(os.devnull, "w")
     main(json.loads(sys.argv[1]), int(sys.argv[2]))
     os._exit(0)

@@ -57,7 +57,7 @@ def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float
         result.feedback[label] = f"never defined {', '.join(f'`{n}`' for n in exercise.names)}"
     start = time.perf_counter()
     settings = dict(lab=lab, notebook=os.path.abspath(path), timeout=timeout, cell_timeout=cell_timeout,
-                    memory_mb=memory_mb, salt=secrets.randbelow(10**9) if salt is None else salt,
+                    memory_mb=memory_mb, salt=submission_salt(None, "") if salt is None else salt,
                     hidden=[os.path.abspath(p) for p in hidden], confine=confine, max_bytes=int(max_mb * 2**20),
                     max_cells=max_cells)
     read_end, write_end = os.pipe()
@@ -66,13 +66,14 @@ def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float
     reader.start()
     try:
         proc = subprocess.Popen([sys.executable, "-m", "dlcourse.course.checker", json.dumps(settings), str(write_end)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 pass_fds=(write_end,), start_new_session=True, env={**os.environ, "MPLBACKEND": "Agg"})
     finally:
         os.close(write_end)
-    try:
-        proc.wait(timeout=timeout + 60)  # the check process keeps the limits; this is a safety net
+    try:  # the check process keeps the limits; this is a safety net
+        errors = proc.communicate(timeout=timeout + 60)[1].decode("utf-8", "replace")
     except subprocess.TimeoutExpired:
+        errors = ""
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         result.status = f"stopped at the {timeout:.0f} s time limit"
@@ -87,10 +88,16 @@ def grade_one(lab: str, path: Path, *, timeout: float = 300, cell_timeout: float
             result.confined = record["confined"]
         elif "status" in record and not result.status.startswith("stopped"):
             result.status = record["status"]
-    if result.status == "running":
-        result.status = f"grading failed (the check process ended with exit code {proc.returncode})"
+    if result.status == "running":  # the check process failed: a fault of the grader, not of the submission
+        last = errors.strip().splitlines()[-1:] or ["no message"]
+        result.status = f"grading failed (the check process ended with exit code {proc.returncode}: {last[0][:300]})"
     result.seconds = time.perf_counter() - start
     return result
+
+
+def submission_salt(seed: int | None, name: str) -> int:
+    """The salt of a submission's check inputs: drawn at random, or derived from ``seed`` and the file name."""
+    return secrets.randbelow(10**9) if seed is None else random.Random(f"{seed}/{name}").randrange(10**9)
 
 
 def grade(lab: str, folder: Path, out: Path, *, jobs: int = 1, seed: int | None = None, **limits) -> list[Result]:
@@ -109,10 +116,12 @@ def grade(lab: str, folder: Path, out: Path, *, jobs: int = 1, seed: int | None 
         raise FileNotFoundError(f"no submitted notebooks (*.ipynb) in {folder}")
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    from .sandbox import hide_memory
+
+    hide_memory()  # a submission running as this user cannot open this process's result pipes through /proc
 
     def run(path: Path) -> Result:
-        salt = None if seed is None else random.Random(f"{seed}/{path.name}").randrange(10**9)
-        result = grade_one(lab, path, salt=salt, hidden=(folder, out), **limits)
+        result = grade_one(lab, path, salt=submission_salt(seed, path.name), hidden=(folder, out), **limits)
         print(f"{result.student:>24}  {sum(result.scores.values()):.0f}/{len(exercises)}  "
               f"{result.seconds:5.1f} s  {result.status}", flush=True)
         return result

@@ -5,6 +5,7 @@
   and the grades), write only below its own working folder, open no TCP connection, and signal
   or trace no process outside its own tree. It is irreversible and inherited by children.
 * ``die_with_parent`` makes the kernel kill a process when the one that started it ends.
+* ``drop_capabilities`` leaves a process started by root without root's powers over others.
 * ``become_subreaper`` and ``kill_descendants`` let the check process find and kill every
   process a submission started, even those that left its process group or lost their parent.
 """
@@ -18,7 +19,7 @@ import struct
 import time
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_CAPBSET_DROP, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # the same number on x86-64 and arm64
 _RULE_PATH_BENEATH = 1
 _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -36,6 +37,15 @@ def _prctl(option: int, value: int) -> None:
 def die_with_parent() -> None:
     """SIGKILL this process when its parent ends (call it in the child, e.g. as ``preexec_fn``)."""
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def drop_capabilities() -> None:
+    """Empty the capability bounding set, so that a program this process runs next has no capabilities,
+    even as root (it cannot trace, read the memory of or open the files of other users' or non-dumpable
+    processes). Call it in the child before it starts the program (as ``preexec_fn``)."""
+    for cap in range(64):
+        if _libc.prctl(_PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
+            return  # past the last capability (EINVAL), or not allowed to drop them (EPERM): nothing more to do
 
 
 def become_subreaper() -> None:
