@@ -8,7 +8,11 @@ fix); some fakes trigger the attack when the check calls them, after the grader 
 Where the attack's mechanism cannot reach a plain string comparison (exercise 4a), the diagnosis
 is a string whose comparisons always match, and the attack has to get exercise 4b through itself.
 
-Two more aim at a grader that checks in a separate process: ``reach_checker`` writes forged
+The first seven were written against a grader that ran its checks inside the student's process
+(the course's grader until checks moved to a process of their own, ``dlcourse.course.checker``):
+it put the checks back before each one (a ``restore`` closure in its ``runner`` module) and
+tagged each result with a nonce. Against that grader each scores 5 of 5. Two more aim at a
+grader that checks in a separate process: ``reach_checker`` writes forged
 verdicts into every file descriptor of its two ancestors (through ``/proc``) and reads their memory;
 ``lying_values`` returns a tensor subclass, a string and a dict whose comparisons always match.
 

@@ -93,7 +93,10 @@ def _student_limits(memory_mb: int):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         if os.geteuid() == 0:  # root without capabilities: no reading other processes' memory or descriptors
             sandbox.drop_capabilities()
-        sandbox.die_with_parent()
+        try:
+            sandbox.die_with_parent()
+        except OSError:
+            pass  # not on Linux: the check process kills it when it ends
     return apply
 
 
@@ -171,6 +174,7 @@ def main(settings: dict, result_fd: int) -> None:
             side.send({"op": "end"}, track=False)
         except (wire.ChannelError, OSError):
             pass
+        proc.kill()  # already ended, normally; then everything it left behind
         sandbox.kill_descendants()
         shutil.rmtree(workdir, ignore_errors=True)
     report({"status": status})

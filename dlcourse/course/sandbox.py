@@ -30,6 +30,8 @@ _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 
 def _prctl(option: int, value: int) -> None:
+    if not hasattr(_libc, "prctl"):
+        raise OSError(38, "prctl is Linux only")
     if _libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
@@ -44,18 +46,27 @@ def drop_capabilities() -> None:
     even as root (it cannot trace, read the memory of or open the files of other users' or non-dumpable
     processes). Call it in the child before it starts the program (as ``preexec_fn``)."""
     for cap in range(64):
-        if _libc.prctl(_PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
+        if not hasattr(_libc, "prctl") or _libc.prctl(_PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
             return  # past the last capability (EINVAL), or not allowed to drop them (EPERM): nothing more to do
 
 
-def become_subreaper() -> None:
-    """Orphaned descendants of this process are re-parented to it rather than to init."""
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+def become_subreaper() -> bool:
+    """Orphaned descendants of this process are re-parented to it rather than to init (False where unsupported)."""
+    try:
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    except OSError:
+        return False
+    return True
 
 
-def hide_memory() -> None:
-    """No process of the same user without CAP_SYS_PTRACE may read this one's memory or file descriptors."""
-    _prctl(_PR_SET_DUMPABLE, 0)
+def hide_memory() -> bool:
+    """No process of the same user without CAP_SYS_PTRACE may read this one's memory or file descriptors
+    (False where unsupported)."""
+    try:
+        _prctl(_PR_SET_DUMPABLE, 0)
+    except OSError:
+        return False
+    return True
 
 
 def _children(pid: int) -> list[int]:
@@ -75,6 +86,8 @@ def _children(pid: int) -> list[int]:
 def kill_descendants(rounds: int = 100) -> int:
     """SIGKILL every descendant of this (subreaper) process and reap it; returns how many were killed."""
     me, killed = os.getpid(), 0
+    if not os.path.isdir("/proc"):
+        return 0
     for _ in range(rounds):
         kids = _children(me)
         if not kids:
@@ -96,7 +109,7 @@ def kill_descendants(rounds: int = 100) -> int:
 
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version, or 0 where Landlock is missing or disabled."""
-    if not hasattr(os, "uname") or os.uname().sysname != "Linux":
+    if not hasattr(os, "uname") or os.uname().sysname != "Linux" or not hasattr(_libc, "syscall"):
         return 0
     version = _libc.syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     return max(int(version), 0)
