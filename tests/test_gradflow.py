@@ -229,6 +229,19 @@ def test_plot_gradient_flow_survives_a_blow_up_and_zero_steps(data):
     assert isinstance(plot_gradient_flow(flow), Figure)
 
 
+def test_a_diverged_run_is_named_in_the_figure(data):
+    X, y = data
+    flow = gradient_flow(X, y, depth=3, width=8, steps=3)
+    assert flow.diverged_at is None and "diverged" not in plot_gradient_flow(flow).get_suptitle()
+    for losses, step, kind in [([2.3, 9.0, float("nan"), float("nan")], 3, "NaN"), ([2.3, float("inf")], 2, "infinite")]:
+        flow.losses = losses
+        fig = plot_gradient_flow(flow)
+        assert flow.diverged_at == step and fig.get_suptitle().endswith(f"training diverged at step {step}")
+        texts = [t.get_text() for t in fig.axes[2].texts]
+        assert texts == [f"diverged at step {step}\n(loss is {kind})"]
+        plt.close(fig)
+
+
 def test_plot_gradient_flow_grid(data):
     X, y = data
     flows = [gradient_flow(X, y, depth=d, width=8, steps=0) for d in (2, 3, 4, 5)]

@@ -25,6 +25,9 @@ def test_every_lab_is_registered_with_its_checks():
         table = checks.checks_for(lab)
         assert list(table) == [f"Exercise {i}" for i in range(1, len(table) + 1)], f"{lab}: exercises 1, 2, ..."
         assert all(isinstance(e, checks.Exercise) for e in table.values()), f"{lab}: CHECKS holds Exercise records"
+        module = checks.lab_module(lab)
+        assert all(hasattr(e.check, "__wrapped__") and getattr(module, e.check.__name__) is e.check
+                   for e in table.values()), f"{lab}: end its check module with facing_students(globals())"
 
 
 def test_an_unknown_lab_names_the_known_ones():
@@ -103,8 +106,15 @@ def test_every_stub_raises_its_not_implemented_error(lab):
         # A stub inside a function raises when its check cell calls it; a top-level stub at once.
         errors = [o for c in code[i:i + 2] for o in c.outputs if o.output_type == "error"]
         assert errors, f"the stub {hints[0]!r} and its check cell ran without error"
-        assert errors[0].ename == "NotImplementedError", f"{hints[0]!r}: got {errors[0].ename}: {errors[0].evalue}"
-        assert errors[0].evalue in hints
+        # A stub run directly raises its NotImplementedError; through a check, one line saying it is not done.
+        assert errors[0].ename in ("NotImplementedError", "ExerciseNotDone"), f"{hints[0]!r}: got {errors[0].ename}"
+        label = hints[0].split(":")[0]
+        if errors[0].ename == "ExerciseNotDone":
+            assert errors[0].evalue.startswith(f"{label} is not done yet")
+            assert any(hint.split(": ", 1)[1] in errors[0].evalue for hint in hints)
+            assert len(errors[0].traceback) == 1, "a check's traceback was shown for an exercise not done yet"
+        else:
+            assert errors[0].evalue in hints
 
 
 def _nb(*sources):

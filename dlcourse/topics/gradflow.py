@@ -35,6 +35,11 @@ class GradientFlow:
     losses: list  # training loss over the first steps
 
     @property
+    def diverged_at(self) -> int | None:
+        """The first SGD step (from 1) whose loss is NaN or infinite, or None if training stayed finite."""
+        return next((step for step, v in enumerate(self.losses, start=1) if not math.isfinite(v)), None)
+
+    @property
     def ratio(self) -> float:
         """Last layer's gradient norm over the first layer's (>> 1 means vanishing)."""
         return (self.grad_norms[-1] / self.grad_norms[0]).item()
@@ -145,8 +150,15 @@ def plot_gradient_flow(result: GradientFlow):
     else:  # from 0, so that a plateau looks flat rather than like noise
         ax_l.set_ylim(0, max([1.2 * chance] + finite) * 1.05)
     ax_l.set(xlabel="SGD step", ylabel="cross-entropy (nats)", title="first training steps")
+    step = result.diverged_at
+    if step is not None:  # name it: a line that just stops reads like a plotting fault
+        kind = "NaN" if math.isnan(result.losses[step - 1]) else "infinite"
+        ax_l.axvline(step, color=PALETTE[1], ls=":", lw=1.5, label=f"diverged at step {step}")
+        ax_l.text(0.97, 0.5, f"diverged at step {step}\n(loss is {kind})", transform=ax_l.transAxes, ha="right",
+                  va="center", fontsize=9, color=PALETTE[1], bbox=dict(facecolor="white", edgecolor=PALETTE[1]))
     ax_l.legend(fontsize=8)
-    fig.suptitle(f"{describe(result.config)}: last/first gradient ratio {result.ratio:.3g}")
+    outcome = f"; training diverged at step {step}" if step is not None else ""
+    fig.suptitle(f"{describe(result.config)}: last/first gradient ratio {result.ratio:.3g}{outcome}")
     return fig
 
 

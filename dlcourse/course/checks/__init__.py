@@ -14,6 +14,7 @@ has one module here, holding references and checks only, in one shape:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +23,8 @@ from types import ModuleType
 from typing import Any
 
 import torch
+
+from ..feedback import show_check_failures_briefly
 
 LABS = {  # lab (the notebook's name in solutions/ and labs/) -> its module in this package
     "lab01_deep_networks": "deep_networks",
@@ -48,6 +51,10 @@ def fresh(seed: int) -> int:
 
 class CheckFailed(AssertionError):
     """The student's answer is wrong; the message says how."""
+
+
+class ExerciseNotDone(CheckFailed, NotImplementedError):
+    """A check called an exercise's stub: the student has not written that code yet."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,35 @@ def isclose_all(xs: Sequence[float], ys: Sequence[float], rel_tol: float) -> boo
     return len(xs) == len(ys) and all(math.isclose(x, y, rel_tol=rel_tol) for x, y in zip(xs, ys))
 
 
+def _student_facing(label: str, check: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except ExerciseNotDone:
+            raise
+        except NotImplementedError as err:
+            hint = str(err).partition(": ")[2] or str(err)
+            raise ExerciseNotDone(f"{label} is not done yet: replace the `raise NotImplementedError` with your code"
+                                  + (f" ({hint})" if hint else "")) from None
+    return run
+
+
+def facing_students(namespace: dict) -> None:
+    """Make the checks of a lab module's ``CHECKS`` say in one line when an exercise is not done yet.
+
+    Called at the end of each lab's check module with ``globals()``: the module's check functions
+    (the ones its lab imports) and its table are replaced by versions that turn a stub's
+    ``NotImplementedError`` into ``ExerciseNotDone`` (still a ``NotImplementedError``). In a notebook,
+    a failed check then shows its message alone, without a traceback (``dlcourse.course.feedback``).
+    """
+    table = namespace["CHECKS"]
+    for label, exercise in list(table.items()):
+        wrapped = _student_facing(label, exercise.check)
+        namespace[exercise.check.__name__] = wrapped
+        table[label] = Exercise(exercise.names, wrapped)
+
+
 def lab_module(lab: str) -> ModuleType:
     """The check module of ``lab``, a full lab name such as ``lab01_deep_networks``."""
     if lab not in LABS:
@@ -197,3 +233,6 @@ def lab_module(lab: str) -> ModuleType:
 def checks_for(lab: str) -> dict[str, Exercise]:
     """The ``CHECKS`` table of ``lab``: exercise label -> ``Exercise(names, check)``."""
     return lab_module(lab).CHECKS
+
+
+show_check_failures_briefly()  # in a notebook: a failed check shows its message, not a traceback

@@ -11,7 +11,7 @@ from ...models.seq2seq import AdditiveAttention
 from ...topics.large_vocab import ClassSoftmax, importance_weights
 from ...topics.ngrams import NGramModel, interpolate_log_probs, ngram_counts, perplexity
 from . import (CheckFailed, Exercise, Mistake, as_float, call, close, diagnose, expect_raises, expect_tensor,
-               expect_unchanged, fresh, passed)
+               expect_unchanged, facing_students, fresh, passed)
 from .attention import _attention_mistakes, reference_additive_attention
 
 # Exercise 1 -----------------------------------------------------------------------------
@@ -387,3 +387,5 @@ CHECKS = {
     "Exercise 4": Exercise("importance_gradient", check_importance_gradient),
     "Exercise 5": Exercise("attention_weights", check_attention_weights),
 }
+
+facing_students(globals())  # a stub's NotImplementedError becomes a one-line ExerciseNotDone
