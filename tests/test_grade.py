@@ -46,6 +46,8 @@ def test_score_table_and_summary(graded):
                             "total", "status"}
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert f"{len(expected)} submissions, 5 exercises" in summary and "| 00_solved | 5/5 | completed |" in summary
+    confined = sum(r.confined for r in graded[1].values())
+    assert f"{confined} of {len(expected)} ran confined" in summary
 
 
 def test_bad_arguments_are_clear(tmp_path):

@@ -141,8 +141,10 @@ def grade(lab: str, folder: Path, out: Path, *, jobs: int = 1, seed: int | None 
 
 def summary(lab: str, exercises: list[str], results: list[Result]) -> str:
     n = len(results)
-    lines = [f"# Grades for {lab}", "", f"{n} submissions, {len(exercises)} exercises.", "",
-             "| exercise | solved by |", "|---|---|"]
+    confined = sum(r.confined for r in results)
+    lines = [f"# Grades for {lab}", "", f"{n} submissions, {len(exercises)} exercises.",
+             f"{confined} of {n} ran confined (Landlock: the checks, solutions, other submissions and grades out of "
+             "reach; see the instructor guide).", "", "| exercise | solved by |", "|---|---|"]
     for e in exercises:
         solved = sum(r.scores[e] for r in results)
         lines.append(f"| {e} | {solved:.0f} of {n} ({solved / n:.0%}) |")
