@@ -9,6 +9,8 @@ errors keep their tracebacks. Outside IPython it does nothing.
 
 from __future__ import annotations
 
+import sys
+
 RED, GREY, RESET = "\x1b[31m", "\x1b[90m", "\x1b[0m"
 
 
@@ -30,11 +32,9 @@ def _handler(shell, etype, value, tb, tb_offset=None):
 def show_check_failures_briefly(shell=None) -> bool:
     """Register the short display of ``CheckFailed`` with ``shell`` (default: the running IPython shell)."""
     if shell is None:
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return False
-        shell = get_ipython()
+        if "IPython" not in sys.modules:
+            return False  # no notebook or IPython shell runs here; importing IPython would only cost start-up
+        shell = sys.modules["IPython"].get_ipython()
     if shell is None:
         return False
     from .checks import CheckFailed

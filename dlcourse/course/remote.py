@@ -32,6 +32,16 @@ def rebuild_exception(name: str, bases: list, message: str) -> Exception:
     return _exception_class(str(name)[:80] or "Exception", base)(str(message))
 
 
+def raised(err: BaseException) -> dict:
+    """The message that reports ``err`` to the other process (rebuilt there by ``rebuild_exception``)."""
+    bases = [c.__name__ for c in type(err).__mro__ if c.__module__ == "builtins"]
+    try:
+        text = str(err)[:2000]
+    except Exception:  # a student's exception whose __str__ fails
+        text = "(its message could not be read)"
+    return {"op": "raise", "type": str(type(err).__name__)[:80], "bases": bases, "msg": text}
+
+
 @functools.lru_cache(maxsize=256)
 def _exception_class(name: str, base: type) -> type:
     return type(name, (base,), {"__module__": "submission"})
@@ -227,8 +237,7 @@ class CheckSide:
         except Exception as err:
             if isinstance(err, CheckFailed) and self.callback_failure is None:
                 self.callback_failure = err
-            bases = [c.__name__ for c in type(err).__mro__ if c.__module__ == "builtins"]
-            self.send({"op": "raise", "type": type(err).__name__, "bases": bases, "msg": str(err)}, track=False)
+            self.send(raised(err), track=False)
             return
         self.send({"op": "return", "value": value}, track=False)
 

@@ -20,14 +20,11 @@ import pickle
 import signal
 import socket
 import sys
-import types
 
 import torch
 
 from . import sandbox, wire
-from .remote import rebuild_exception
-
-CHECKS_PACKAGE = "dlcourse.course.checks"
+from .remote import CHECKS_PACKAGE, raised, rebuild_exception
 
 
 class CellTimeout(BaseException):
@@ -154,17 +151,8 @@ class StudentSide:
             body = enc.frame(enc(message))
         except Exception as err:  # student objects that fail while being read
             enc = wire.Encoder()
-            body = enc.frame(enc(self._raised(err)))
+            body = enc.frame(enc(raised(err)))
         wire.send_frame(self.sock, body)
-
-    @staticmethod
-    def _raised(err: BaseException) -> dict:
-        bases = [c.__name__ for c in type(err).__mro__ if c.__module__ == "builtins"]
-        try:
-            text = str(err)[:2000]
-        except Exception:
-            text = "(its message could not be read)"
-        return {"op": "raise", "type": str(type(err).__name__)[:80], "bases": bases, "msg": text}
 
     # Serving ----------------------------------------------------------------------------
 
@@ -221,7 +209,7 @@ class StudentSide:
                 value = self._timed(message["target"], *message["args"], **message["kwargs"])
             self.send({"op": "return", "value": value, "grads": self._gradients(value)})
         except BaseException as err:  # anything student code raised, a timeout among them
-            self.send(self._raised(err))
+            self.send(raised(err))
 
     def run(self) -> None:
         while True:
