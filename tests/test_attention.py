@@ -1,3 +1,5 @@
+import warnings
+
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,28 +45,39 @@ def test_plots_label_tokens_and_outline_the_step():
 
 
 def test_widget_shows_default_then_updates(monkeypatch):
-    shown = []
-
-    class Handle:
-        def update(self, fig):
-            shown.append(fig)
-
-    monkeypatch.setattr(widgets, "display", lambda obj, display_id=False, raw=False: (shown.append(obj), Handle())[1])
+    monkeypatch.setattr(widgets, "display", lambda obj, raw=False: None)
     typed = []
 
     def translate(text):
         typed.append(text)
+        if "!" in text:
+            raise ValueError("character '!' is not in the vocabulary")
+        if text == "odd":
+            warnings.warn("'odd' is not a date like the training data")
         return example(T_out=2, T_in=3)
 
-    handle, box = attention.attention_widget([example(seed=0), example(seed=1)], translate=translate)
-    assert "emits 'x'" in shown[0].axes[1].get_title()  # default: first example, step 0
-    step, text = box.children[2], box.children[1]
-    step.value = 2
-    assert "emits 'z'" in shown[-1].axes[1].get_title()
-    text.value = "my input"
-    assert typed == ["my input"] and "emits 'y'" in shown[-1].axes[1].get_title()  # clamped to its 2 steps
+    widget = attention.attention_widget([example(seed=0), example(T_out=3, seed=1)], translate=translate)
+    c = widget.controls
+    title = lambda: widget.figure.axes[1].get_title()  # noqa: E731
+    assert "emits 'x'" in title()  # default: first example, step 0
+    assert isinstance(c["example"], w.Dropdown) and c["step"].max == 2  # the first example's 3 steps
+    c["step"].value = 2
+    assert "emits 'z'" in title()
+    c["text"].value = "my input"  # a valid input: its 2 steps, the menu disabled and saying why
+    assert typed == ["my input"] and "emits 'y'" in title() and c["step"].max == 1 and c["step"].value == 1
+    assert c["example"].disabled and "clear the text box" in widget.message.value
+    c["text"].value = "hello!!"  # refused: said in the widget, the example is back, every control works
+    assert "refused" in widget.message.value and "not in the vocabulary" in widget.message.value
+    assert not c["example"].disabled and c["step"].max == 2 and widget.error is None
+    c["example"].value = 1
+    assert "refused" in widget.message.value and widget.figure.axes[0].get_title() == "demo"
+    c["text"].value = "odd"  # valid but out of domain: drawn, with a note (also on later redraws)
+    assert "Note: &#x27;odd&#x27; is not a date" in widget.message.value and c["example"].disabled
+    c["step"].value = 0
+    assert "is not a date" in widget.message.value and typed.count("odd") == 1  # translated once
+    c["text"].value = ""
+    assert not c["example"].disabled and widget.message.value == ""
     with pytest.raises(ValueError, match="at least one example"):
         attention.attention_widget([])
     with pytest.raises(TypeError, match="translate must be a function"):
         attention.attention_widget([example()], translate="nope")
-    assert isinstance(box.children[0], w.Dropdown)

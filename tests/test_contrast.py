@@ -150,19 +150,11 @@ def test_gcn_widget_redraws_with_the_sliders(monkeypatch):
     from dlcourse import widgets
     from dlcourse.topics.contrast_plots import gcn_widget
 
-    class Handle:
-        def __init__(self, obj):
-            self.shown = [obj]
-
-        def update(self, obj):
-            self.shown.append(obj)
-
-    monkeypatch.setattr(widgets, "display", lambda obj, display_id=False, raw=False:
-                        Handle(obj) if display_id else None)
-    handle, box = gcn_widget(torch.rand(2, 3, 10, 10), ["a", "b"], s=1.0)
-    assert "s = 1" in handle.shown[0]._suptitle.get_text()
-    box.children[0].value = 0.5
-    box.children[1].value = 0.05
-    assert len(handle.shown) == 3 and "s = 0.5, λ = 0.05" in handle.shown[-1]._suptitle.get_text()
+    monkeypatch.setattr(widgets, "display", lambda obj, raw=False: None)
+    widget = gcn_widget(torch.rand(2, 3, 10, 10), ["a", "b"], s=1.0)
+    assert "s = 1" in widget.figure.get_suptitle()
+    widget.controls["s"].value = 0.5
+    widget.controls["lam"].value = 0.05
+    assert widget.draws == 3 and "s = 0.5, λ = 0.05" in widget.figure.get_suptitle()
     with pytest.raises(ValueError, match="s must be"):
         gcn_widget(torch.rand(2, 3, 10, 10), ["a", "b"], s=-1.0)

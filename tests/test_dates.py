@@ -149,3 +149,12 @@ def test_bucket_by_length():
         dates.bucket_by_length(pairs, [8, 10])
     with pytest.raises(ValueError, match="increasing"):
         dates.bucket_by_length(pairs, [10, 8])
+
+
+def test_read_dates_accepts_exactly_what_the_generator_writes():
+    pairs = dates.make_dates(500, torch.Generator().manual_seed(3), num_dates=(1, 3))
+    assert all(" ".join(map(dates.iso, dates.read_dates(s))) == t for s, t in pairs)
+    assert dates.read_dates("MARCH 3, 2021") == [dt.date(2021, 3, 3)]
+    for text in ["hello", "", "3/3/21", "March 03, 2021", "Tuesday, the 3rd of March 2021", "1 Jan 1950",
+                 "March 3 2021", "3 March 2021;12/05/99", None]:
+        assert dates.read_dates(text) is None, text

@@ -294,32 +294,17 @@ def test_plot_activation_grid_rejects_bad_input(data):
 
 # Widget ----------------------------------------------------------------------------------
 
-class _Handle:
-    def __init__(self):
-        self.updates = []
-
-    def update(self, obj):
-        self.updates.append(obj)
-
-
 def test_gradient_flow_widget_shows_the_default_and_redraws(data, monkeypatch):
     X, y = data
-    shown, handle = [], _Handle()
-
-    def fake_display(obj, **kwargs):
-        shown.append(obj)
-        return handle if kwargs.get("display_id") else None
-
-    monkeypatch.setattr(widgets, "display", fake_display)
-    _, box = gradient_flow_widget(X, y, depth=4)
-    assert isinstance(shown[0], Figure)
-    assert "4 layers, sigmoid, small normal init" in shown[0].get_suptitle()
-    assert "text/html" in shown[1]  # the note the static site shows instead of the controls
-    depth, activation, init, residual, norm = box.children
-    assert (depth.value, activation.value, init.value, residual.value, norm.value) == (4, "sigmoid", "small", False, False)
-    activation.value = "relu"
-    assert len(handle.updates) == 1
-    assert "ReLU" in handle.updates[0].get_suptitle()
+    shown = []
+    monkeypatch.setattr(widgets, "display", lambda obj, raw=False: shown.append(obj))
+    widget = gradient_flow_widget(X, y, depth=4)
+    assert "4 layers, sigmoid, small normal init" in widget.figure.get_suptitle()
+    assert "Interactive controls" in shown[0]["text/html"]  # what the static site shows instead of the controls
+    c = widget.controls
+    assert [c[k].value for k in ("depth", "activation", "init", "residual", "norm")] == [4, "sigmoid", "small", False, False]
+    c["activation"].value = "relu"
+    assert widget.draws == 2 and "ReLU" in widget.figure.get_suptitle()
 
 
 @pytest.mark.parametrize("kwargs,match", [

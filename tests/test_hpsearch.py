@@ -86,23 +86,13 @@ def test_compare_searches_and_its_widget(monkeypatch):
 
     from dlcourse import widgets
 
-    class Handle:
-        def __init__(self, obj):
-            self.shown = [obj]
-
-        def update(self, obj):
-            self.shown.append(obj)
-
-    shown = []
-    monkeypatch.setattr(widgets, "display", lambda obj, display_id=False, raw=False:
-                        shown.append(obj) or (Handle(obj) if display_id else None))
-    handle, box = hpsearch_plots.search_widget(comparison, method="tpe", budget=9, seed=1)
-    fig = handle.shown[0]
-    assert "budget of 9" in fig._suptitle.get_text()
-    box.children[0].value = "grid"
-    box.children[1].value = 4
-    assert len(handle.shown) == 3 and "budget of 4" in handle.shown[-1]._suptitle.get_text()
-    assert "grid search, seed 1: 4 trials" in [ax.get_title() for ax in handle.shown[-1].axes]
+    monkeypatch.setattr(widgets, "display", lambda obj, raw=False: None)
+    widget = hpsearch_plots.search_widget(comparison, method="tpe", budget=9, seed=1)
+    assert "budget of 9" in widget.figure.get_suptitle()
+    widget.controls["method"].value = "grid"
+    widget.controls["budget"].value = 4
+    assert widget.draws == 3 and "budget of 4" in widget.figure.get_suptitle()
+    assert "grid search, seed 1: 4 trials" in [ax.get_title() for ax in widget.figure.axes]
 
 
 def test_digits_objective_is_reexported_from_the_recipe():

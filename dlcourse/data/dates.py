@@ -12,6 +12,7 @@ ambiguous: 70-99 mean 1970-1999 and 00-49 mean 2000-2049. Slash dates put the da
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
@@ -131,6 +132,38 @@ def make_dates(n: int, generator: torch.Generator, *, formats: Sequence[str] | N
             if max_source_len is None or len(source) <= max_source_len:
                 pairs.append((source, " ".join(iso(d[0]) for d in line)))
     return pairs
+
+
+_STRPTIME = {"slash": "%d/%m/%y", "dots": "%d.%m.%Y", "short": "%b %d %Y", "day_month": "%d %B %Y",
+              "month_day": "%B %d, %Y", "short_weekday": "%a, %d %b %Y", "weekday": "%A, %B %d, %Y",
+              "ordinal": "%A, the %d of %B %Y"}
+
+
+def read_dates(text: str) -> list[dt.date] | None:
+    """The dates of a source line exactly as ``make_dates`` writes them, or None.
+
+    None means the line is not something the translator saw in training: another format,
+    a date outside ``START``..``END``, a wrong weekday, unpadded slash numbers, and so on.
+    (Month and weekday names are read with the C locale's English names.)
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    found = []
+    for part in text.split(SEPARATOR):
+        plain = re.sub(r"(?<=\d)(st|nd|rd|th) of", " of", part, flags=re.IGNORECASE)
+        date = None
+        for name, pattern in _STRPTIME.items():
+            try:
+                candidate = dt.datetime.strptime(plain, pattern).date()
+            except ValueError:
+                continue
+            if START <= candidate <= END and any(format_date(candidate, name, c) == part for c in _CASES):
+                date = candidate
+                break
+        if date is None:
+            return None
+        found.append(date)
+    return found
 
 
 def bucket_by_length(pairs: Iterable[tuple[str, str]], edges: Sequence[int]) -> dict[str, list[int]]:

@@ -9,6 +9,7 @@ them for speech frames and sentence pairs.
 from __future__ import annotations
 
 import re
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -112,12 +113,16 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
     """The attention-map widget: choose an example (or type one), step through decoder steps.
 
     ``examples`` is a list of alignments; ``translate(text)``, if given, returns the alignment
-    of a typed input and enables a text box. The default figure (first example, step 0) is an
-    ordinary output, so the static page shows it.
+    of a typed input and enables a text box. Input that ``translate`` refuses (it raises) is
+    named above the figure and the chosen example stays on screen; a warning ``translate``
+    raises (say, "not a date the model was trained on") is shown as a note. While the box
+    holds an input the example menu is disabled. The step slider runs over the shown
+    example's output steps. Returns the ``InteractiveFigure``; its default figure (first
+    example, step 0) is what the static page shows.
     """
     import ipywidgets as w
 
-    from ..widgets import interactive_figure
+    from ..widgets import STYLE, interactive_figure
 
     alignments = [_as_alignment(e) for e in examples]
     if not alignments:
@@ -125,28 +130,62 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
     if translate is not None and not callable(translate):
         raise TypeError(f"translate must be a function text -> alignment, got {type(translate).__name__}")
     names = [a.title or " ".join(a.source) for a in alignments]
-    cache: dict[str, Alignment] = {}
+    cache: dict[str, tuple[Alignment, list[str]]] = {}  # typed text -> (alignment, translate's warnings)
+
+    def typed(text: str) -> Alignment | None:
+        """The alignment of the typed text, None for an empty box; raises if it is refused."""
+        text = text.strip()
+        if translate is None or not text:
+            return None
+        if text not in cache:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                alignment = _as_alignment(translate(text))
+            cache[text] = alignment, [str(c.message) for c in caught]
+        alignment, notes = cache[text]
+        for note in notes:
+            warnings.warn(note, stacklevel=2)
+        return alignment
 
     def current(example: int, text: str) -> Alignment:
-        if translate is not None and text.strip():
-            if text not in cache:
-                cache[text] = _as_alignment(translate(text))
-            return cache[text]
-        return alignments[example]
+        try:
+            mine = typed(text)
+        except Exception as error:  # refused input: say so, keep showing the chosen example
+            warnings.warn(f"the typed input {text.strip()!r} is refused ({error}); showing the chosen "
+                          "example instead. Edit the text or clear the box.", stacklevel=2)
+            mine = None
+        return mine if mine is not None else alignments[example]
+
+    def adjust(controls, changed):
+        if changed == "step":
+            return _typed_hint(controls)
+        with warnings.catch_warnings():  # the notes come again with the drawing
+            warnings.simplefilter("ignore")
+            a = current(controls["example"].value, controls["text"].value)
+            valid = a is not alignments[controls["example"].value]
+        controls["example"].disabled = valid
+        controls["step"].max = len(a.output) - 1  # the slider's range is this example's steps
+        return _typed_hint(controls)
+
+    def _typed_hint(controls):
+        if controls["example"].disabled:
+            return "Showing the typed input; clear the text box to choose an example again."
+        return None
 
     def draw(example, text, step):
         a = current(example, text)
         return plot_attention_step(a, min(step, len(a.output) - 1))
 
-    longest = max(len(a.output) for a in alignments)
+    wide = w.Layout(width="min(100%, 42em)")
     controls = {
-        "example": w.Dropdown(options=[(n[:40], i) for i, n in enumerate(names)], value=0, description="example"),
-        "text": w.Text(value="", description="or type", placeholder="an input of your own",
-                       continuous_update=False, disabled=translate is None),
-        "step": w.IntSlider(value=0, min=0, max=max(longest - 1, 30), description="decoder step",
-                            continuous_update=False),
+        "example": w.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0, description="example",
+                              layout=wide, style=STYLE),
+        "text": w.Text(value="", description="or type your own", placeholder="an input of your own",
+                       continuous_update=False, disabled=translate is None, layout=wide, style=STYLE),
+        "step": w.IntSlider(value=0, min=0, max=len(alignments[0].output) - 1, description="decoder step",
+                            continuous_update=False, style=STYLE),
     }
-    return interactive_figure(draw, controls)
+    return interactive_figure(draw, controls, adjust=adjust)
 
 
 # A hand-built example: the map of a date translator ------------------------------------

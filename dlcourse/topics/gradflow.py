@@ -231,7 +231,7 @@ def plot_activation_grid(results: list[GradientFlow], ncols: int = 3, bins: int 
 def gradient_flow_widget(X: torch.Tensor, y: torch.Tensor, *, depth: int = 20,
                          activation: str = "sigmoid", init: str = "small",
                          residual: bool = False, norm: bool = False):
-    """The gradient-flow widget: default figure as a normal output, then live controls."""
+    """The gradient-flow widget (an ``InteractiveFigure``): the default figure, and controls that redraw it."""
     import ipywidgets as w
 
     choice("activation", activation, ACTIVATIONS)

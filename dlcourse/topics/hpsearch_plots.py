@@ -113,7 +113,7 @@ def plot_search_budgets(comparison: SearchComparison, budgets=(16, 25), seed: in
 
 def search_widget(comparison: SearchComparison, *, method: str = "random", budget: int = 16,
                   seed: int | None = None):
-    """The search-curves widget: the default comparison as a normal output, then live controls."""
+    """The search-curves widget (an ``InteractiveFigure``): the default comparison, and controls that redraw it."""
     import ipywidgets as w
 
     from ..widgets import interactive_figure
