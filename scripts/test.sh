@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything into .venv and run every test: the package's unit tests, the lab
-# generator and checks, the Colab path, the site and a browser check of it, and nbval on
-# every chapter and solution notebook. Extra arguments go to pytest.
+# generator and checks, the Colab path, the site and a browser check of it, the widgets and
+# lab checks driven in JupyterLab through a browser, and nbval on every chapter and solution
+# notebook. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -46,8 +47,8 @@ if [ $# -gt 0 ]; then
 fi
 
 # Otherwise two runs. Every notebook runs its model on one PyTorch thread (dlcourse.setup), so
-# two notebooks at a time fill a 2-core machine: the second run spreads the notebooks and the
-# Colab test over DLCOURSE_TEST_WORKERS processes (pytest-xdist, default 2; --dist loadscope keeps
+# two notebooks at a time fill a 2-core machine: the second run spreads the notebooks, the
+# Colab test and the JupyterLab test over DLCOURSE_TEST_WORKERS processes (pytest-xdist, default 2; --dist loadscope keeps
 # each notebook's cells, and the Colab test's shared environment, in one process). The first
 # run goes one test at a time: the unit, lab, site and browser tests, and the notebooks that
 # time things and assert on the timings (chapter 4's speed-ups, 1.2's backward/forward ratio,
@@ -59,8 +60,10 @@ ignore_timed=()
 for path in "${TIMED_NOTEBOOKS[@]}"; do ignore_timed+=("--ignore=$path"); done
 start=$SECONDS
 status=0
-python -m pytest tests --ignore=tests/test_colab.py "${TIMED_NOTEBOOKS[@]}" || status=$?
-python -m pytest -n "${DLCOURSE_TEST_WORKERS:-2}" --dist loadscope tests/test_colab.py chapters solutions \
+python -m pytest tests --ignore=tests/test_colab.py --ignore=tests/test_jupyterlab.py "${TIMED_NOTEBOOKS[@]}" \
+  || status=$?
+python -m pytest -n "${DLCOURSE_TEST_WORKERS:-2}" --dist loadscope tests/test_colab.py tests/test_jupyterlab.py \
+  chapters solutions \
   "${ignore_timed[@]}" || status=$?
 echo "both test runs: $((SECONDS - start)) s, exit status $status"
 exit $status

@@ -4,13 +4,13 @@ import functools
 import http.server
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from browser import chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = Path(os.environ.get("DLCOURSE_SCREENSHOTS", ROOT / "_build" / "screenshots"))
@@ -60,24 +60,6 @@ def test_launch_and_download_buttons_point_at_the_repository(site):
     assert "mybinder.org" in page and "_sources/labs/lab01_deep_networks.ipynb" in page
 
 
-def _browser():
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs chromium and chromedriver (scripts/test.sh installs them)")
-        pytest.skip("chromium/chromedriver not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1000", "--hide-scrollbars"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver_path), options=options)
-
-
 @pytest.fixture(scope="module")
 def browser(site):
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -87,7 +69,7 @@ def browser(site):
     handler = functools.partial(Quiet, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    driver = _browser()
+    driver = chromium()
     try:
         yield driver, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
