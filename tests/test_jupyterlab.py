@@ -107,7 +107,10 @@ def wait_for(driver, script: str, timeout: float, what: str, *args):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-PANEL = "const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+# The open notebook (one at a time here), found among the main area's tabs: the current tab may be a launcher
+# that JupyterLab opens, with a delay, when the last tab closes.
+PANEL = """const panel = window.jupyterapp && [...window.jupyterapp.shell.widgets('main')].find(
+    w => w.content && w.sessionContext && w.context);"""
 KERNEL_IDLE = PANEL + """
 return !!(panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel
           && panel.sessionContext.session.kernel.status === 'idle' && panel.content && panel.content.widgets.length);"""
@@ -121,7 +124,9 @@ IMAGE_SRC = "const img = document.querySelector('.jp-Notebook img.widget-image')
 
 def command(driver, name: str, args: dict | None = None):
     """Run a JupyterLab command, as a menu entry would; do not wait for it to finish."""
-    driver.execute_script("window.jupyterapp.commands.execute(arguments[0], arguments[1] || {}); return null;", name, args)
+    driver.execute_script(PANEL + """
+        if (panel) window.jupyterapp.shell.activateById(panel.id);  // commands act on the active tab
+        window.jupyterapp.commands.execute(arguments[0], arguments[1] || {}); return null;""", name, args)
 
 
 def open_notebook(driver, lab, rel: str):
@@ -248,6 +253,15 @@ def save(driver) -> None:
     wait_for(driver, PANEL + "return panel.context.model.dirty === false;", 60, "the notebook to be saved")
 
 
+def close_all(driver) -> None:
+    """Close every tab, as File > Close All does (answering Save if JupyterLab asks about unsaved changes)."""
+    command(driver, "application:close-all")
+    wait_for(driver, PANEL + """
+        const save = document.querySelector('.jp-Dialog .jp-mod-accept');
+        if (save) save.click();
+        return !panel && !document.querySelector('.jp-Notebook');""", 60, "the notebook to close")
+
+
 def shut_down(driver) -> None:
     driver.execute_script("return window.jupyterapp.serviceManager.sessions.shutdownAll();")
 
@@ -295,8 +309,7 @@ def test_every_control_redraws_before_and_after_a_reload(lab, browser, name):
     wait_for(browser, IMAGE_SRC, 60, "the widget to come back after the reload")
     after = exercise_controls(browser, name, TYPED)
     save(browser)  # close the notebook and open it again while its kernel runs
-    command(browser, "application:close-all")
-    wait_for(browser, "return !document.querySelector('.jp-Notebook');", 30, "the notebook to close")
+    close_all(browser)
     command(browser, "docmanager:open", {"path": rel})
     wait_for(browser, KERNEL_IDLE, 120, f"{rel} to open again with its running kernel")
     scroll_to_cell(browser, "_widget(")
