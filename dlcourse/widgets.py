@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 STATIC_NOTE = ("<p><em>Interactive controls ({names}) appear here when this cell runs in Jupyter or "
                "Colab.</em></p>")
+STYLE = {"description_width": "initial"}  # descriptions are never cut ("decoder s…")
 
 
 def display(*args, **kwargs):
@@ -96,7 +97,7 @@ class InteractiveFigure:
         self._holding = False
         for control in self.controls.values():
             if getattr(control.style, "description_width", None) == "":
-                control.style.description_width = "initial"  # descriptions are never cut ("decoder s…")
+                control.style.description_width = STYLE["description_width"]
             if isinstance(control, widgets.Checkbox):
                 control.indent = False  # no empty description column before a check box
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
@@ -159,9 +160,10 @@ class InteractiveFigure:
     def static_html(self) -> str:
         """The fallback a page without a kernel shows: the current figure and a note."""
         png = base64.b64encode(bytes(self.image.value)).decode("ascii")
-        fig = self.figure  # never None: the default figure is drawn when the widget is made
-        title = fig.get_suptitle() or "; ".join(t for t in (ax.get_title() for ax in fig.axes) if t) or "figure"
-        return (f'<img src="data:image/png;base64,{png}" alt="{html.escape(title, quote=True)}" style="max-width:100%"/>'
+        fig = self.figure
+        title = fig.get_suptitle() or "; ".join(t for t in (ax.get_title() for ax in fig.axes) if t) if fig else ""
+        title = html.escape(title, quote=True)
+        return (f'<img src="data:image/png;base64,{png}" alt="{title or "figure"}" style="max-width:100%"/>'
                 + STATIC_NOTE.format(names=html.escape(", ".join(self.controls))))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:

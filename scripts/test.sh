@@ -48,9 +48,8 @@ fi
 
 # Otherwise two runs. Every notebook runs its model on one PyTorch thread (dlcourse.setup), so
 # two notebooks at a time fill a 2-core machine: the second run spreads the notebooks, the
-# Colab test and the JupyterLab test over DLCOURSE_TEST_WORKERS processes (pytest-xdist,
-# default 2; --dist loadscope keeps each notebook's cells, the Colab test's shared environment
-# and the JupyterLab server, in one process). The first
+# Colab test and the JupyterLab test over DLCOURSE_TEST_WORKERS processes (pytest-xdist, default 2; --dist loadscope keeps
+# each notebook's cells, and the Colab test's shared environment, in one process). The first
 # run goes one test at a time: the unit, lab, site and browser tests, and the notebooks that
 # time things and assert on the timings (chapter 4's speed-ups, 1.2's backward/forward ratio,
 # 7.2's and 7.3's output-layer costs), which a second busy process would disturb.

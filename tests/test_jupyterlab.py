@@ -48,7 +48,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server over copies of the notebooks; yields (base URL, token)."""
+    """A JupyterLab server over copies of the notebooks; yields (base URL, token, root folder)."""
     root = tmp_path_factory.mktemp("lab")
     for rel in [*WIDGETS.values(), LAB]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -69,8 +69,7 @@ def lab(tmp_path_factory):
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
          "--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.news_url=None", *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+         "--LabApp.news_url=None", *(["--allow-root"] if os.geteuid() == 0 else [])], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -80,7 +79,7 @@ def lab(tmp_path_factory):
             except OSError:
                 assert server.poll() is None, (home / "server.log").read_text()[-3000:]
                 time.sleep(0.1)
-        yield base, token
+        yield base, token, root
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -131,7 +130,7 @@ def command(driver, name: str, args: dict | None = None):
 
 
 def open_notebook(driver, lab, rel: str):
-    base, token = lab
+    base, token, _ = lab
     driver.get(f"{base}/lab/tree/{rel}?reset&token={token}")
     wait_for(driver, KERNEL_IDLE, 120, f"{rel} to open with an idle kernel")
 

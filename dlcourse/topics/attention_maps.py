@@ -122,7 +122,7 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
     """
     import ipywidgets as w
 
-    from ..widgets import interactive_figure
+    from ..widgets import STYLE, interactive_figure
 
     alignments = [_as_alignment(e) for e in examples]
     if not alignments:
@@ -130,8 +130,7 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
     if translate is not None and not callable(translate):
         raise TypeError(f"translate must be a function text -> alignment, got {type(translate).__name__}")
     names = [a.title or " ".join(a.source) for a in alignments]
-    # typed text -> (alignment, or the error refusing it; translate's warnings): each text is translated once
-    cache: dict[str, tuple[Alignment | Exception, list[str]]] = {}
+    cache: dict[str, tuple[Alignment, list[str]]] = {}  # typed text -> (alignment, translate's warnings)
 
     def typed(text: str) -> Alignment | None:
         """The alignment of the typed text, None for an empty box; raises if it is refused."""
@@ -141,17 +140,12 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
         if text not in cache:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                try:
-                    result = _as_alignment(translate(text))
-                except Exception as error:
-                    result = error
-            cache[text] = result, [str(c.message) for c in caught]
-        result, notes = cache[text]
-        if isinstance(result, Exception):
-            raise result
+                alignment = _as_alignment(translate(text))
+            cache[text] = alignment, [str(c.message) for c in caught]
+        alignment, notes = cache[text]
         for note in notes:
             warnings.warn(note, stacklevel=2)
-        return result
+        return alignment
 
     def current(example: int, text: str) -> Alignment:
         try:
@@ -163,12 +157,17 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
         return mine if mine is not None else alignments[example]
 
     def adjust(controls, changed):
-        if changed != "step":
-            with warnings.catch_warnings():  # the notes come again with the drawing
-                warnings.simplefilter("ignore")
-                a = current(controls["example"].value, controls["text"].value)
-            controls["example"].disabled = a is not alignments[controls["example"].value]  # typed input shown
-            controls["step"].max = len(a.output) - 1  # the slider's range is this example's steps
+        if changed == "step":
+            return _typed_hint(controls)
+        with warnings.catch_warnings():  # the notes come again with the drawing
+            warnings.simplefilter("ignore")
+            a = current(controls["example"].value, controls["text"].value)
+            valid = a is not alignments[controls["example"].value]
+        controls["example"].disabled = valid
+        controls["step"].max = len(a.output) - 1  # the slider's range is this example's steps
+        return _typed_hint(controls)
+
+    def _typed_hint(controls):
         if controls["example"].disabled:
             return "Showing the typed input; clear the text box to choose an example again."
         return None
@@ -180,11 +179,11 @@ def attention_widget(examples: Sequence, translate: Callable[[str], object] | No
     wide = w.Layout(width="min(100%, 42em)")
     controls = {
         "example": w.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0, description="example",
-                              layout=wide),
+                              layout=wide, style=STYLE),
         "text": w.Text(value="", description="or type your own", placeholder="an input of your own",
-                       continuous_update=False, disabled=translate is None, layout=wide),
+                       continuous_update=False, disabled=translate is None, layout=wide, style=STYLE),
         "step": w.IntSlider(value=0, min=0, max=len(alignments[0].output) - 1, description="decoder step",
-                            continuous_update=False),
+                            continuous_update=False, style=STYLE),
     }
     return interactive_figure(draw, controls, adjust=adjust)
 
